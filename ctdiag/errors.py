@@ -1,0 +1,50 @@
+"""The one exception hierarchy of ctdiag.
+
+Why one module: pytest must tell infrastructure trouble (an ERROR: node unreachable,
+command failed, file missing) from findings (a FAILED check with numbers). Every error the
+library raises derives from :class:`CtdiagError`, so the plugin can catch exactly ours and
+turn them into one clear line, while real bugs still show their tracebacks.
+"""
+
+from __future__ import annotations
+
+
+class CtdiagError(Exception):
+    """Base of every error ctdiag raises on purpose."""
+
+
+class ParseError(CtdiagError):
+    """Text that does not follow the format it claims to be in.
+
+    Attributes:
+        line_no: 1-based line number in the input, or 0 when the error is not about one line.
+        text: the offending line (or a short excerpt), kept verbatim.
+        reason: what is wrong, in a few words.
+    """
+
+    def __init__(self, reason: str, *, line_no: int = 0, text: str = "") -> None:
+        self.reason = reason
+        self.line_no = line_no
+        self.text = text
+        where = f"line {line_no}: " if line_no else ""
+        excerpt = f": {text[:200]!r}" if text else ""
+        super().__init__(f"{where}{reason}{excerpt}")
+
+
+class SnapshotError(CtdiagError):
+    """A snapshot directory that is missing, incomplete or of an unknown format version."""
+
+
+class CollectionError(CtdiagError):
+    """A command or file read on a node failed.
+
+    Attributes:
+        node: the node (or namespace) the command ran on.
+        command: the argv that failed.
+    """
+
+    def __init__(self, message: str, *, node: str, command: tuple[str, ...] = ()) -> None:
+        self.node = node
+        self.command = command
+        cmd = f" [{' '.join(command)}]" if command else ""
+        super().__init__(f"{node}: {message}{cmd}")
