@@ -1,0 +1,286 @@
+"""Snapshots: the raw outputs collected from one node at one moment, saved and reloaded.
+
+Raw bytes are stored, not parsed results, so that a snapshot taken today can be analysed
+again by a better parser tomorrow, and so that a bug report can carry exactly what the node
+printed. The directory layout is documented in ``docs/snapshot-format.md``; this module is
+the only code that reads or writes it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import ctdiag
+from ctdiag.errors import CollectionError, SnapshotError
+from ctdiag.snapshot_files import ManifestReader, load_stream, save_stream
+
+_OUTPUT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+class EntrySource(enum.Enum):
+    """Where the flow listing (``entries`` output) came from."""
+
+    CONNTRACK_CLI = "conntrack-cli"
+    PROC = "proc"
+
+
+class OutputName(enum.StrEnum):
+    """Names of the outputs the collectors produce; other valid names are accepted too."""
+
+    ENTRIES = "entries"
+    STATS = "stats"
+    STATS_PROC = "stats_proc"
+    COUNT = "count"
+    MAX = "max"
+    BUCKETS = "buckets"
+    SYSCTL = "sysctl"
+    KERNEL_LOG = "kernel_log"
+    RULES_RAW = "rules_raw"
+    RULES_NAT = "rules_nat"
+    NFT_RULESET = "nft_ruleset"
+    UNAME = "uname"
+
+
+def _require_aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutput:
+    """What one command (or file read) produced, shaped like ``CompletedProcess``.
+
+    Attributes:
+        name: what the output is (an :class:`OutputName` or any ``[a-z][a-z0-9_]*`` name).
+        argv: the command that produced it.
+        exit_status: its exit status (``-N`` for death by signal ``N``).
+        stdout: raw standard output.
+        stderr: raw standard error.
+        started_at: when it started (aware; stored as UTC).
+        duration_s: how long it ran, in seconds.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    exit_status: int
+    stdout: bytes
+    stderr: bytes
+    started_at: datetime
+    duration_s: float
+
+    def __post_init__(self) -> None:
+        # Store plain str so an OutputName member and the name read back compare the same way.
+        object.__setattr__(self, "name", str(self.name))
+        if not _OUTPUT_NAME.fullmatch(self.name):
+            raise ValueError(f"output name {self.name!r} is not [a-z][a-z0-9_]* (max 64)")
+        object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "started_at", _require_aware(self.started_at, "started_at"))
+        if self.duration_s < 0:
+            raise ValueError(f"duration_s must not be negative, got {self.duration_s}")
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited with status 0."""
+        return self.exit_status == 0
+
+    @property
+    def text(self) -> str:
+        """stdout decoded for the parsers; undecodable bytes become U+FFFD, never an error."""
+        return self.stdout.decode("utf-8", errors="replace")
+
+    @property
+    def error_text(self) -> str:
+        """stderr decoded like :attr:`text`."""
+        return self.stderr.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Raw outputs from one node at one moment, plus what is needed to interpret them.
+
+    Attributes:
+        node: node name.
+        kernel_release: ``uname -r`` of the node.
+        conntrack_version: conntrack-tools version (``1.4.8``), ``None`` when not installed.
+        collected_at: when collection started (aware; stored as UTC).
+        entry_source: which producer the ``entries`` output came from.
+        outputs: the outputs, names unique, in collection order.
+        ctdiag_version: version of ctdiag that collected it.
+    """
+
+    node: str
+    kernel_release: str
+    conntrack_version: str | None
+    collected_at: datetime
+    entry_source: EntrySource
+    outputs: tuple[CommandOutput, ...] = ()
+    ctdiag_version: str = field(default=ctdiag.__version__)
+
+    def __post_init__(self) -> None:
+        if not self.node:
+            raise ValueError("node name must not be empty")
+        object.__setattr__(self, "collected_at", _require_aware(self.collected_at, "collected_at"))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        names = [output.name for output in self.outputs]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"output names repeated: {', '.join(repeated)}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the outputs, in collection order."""
+        return tuple(output.name for output in self.outputs)
+
+    def get(self, name: str) -> CommandOutput | None:
+        """The output called ``name``, or ``None``."""
+        wanted = str(name)
+        return next((output for output in self.outputs if output.name == wanted), None)
+
+    def require(self, name: str) -> CommandOutput:
+        """The output called ``name``, which must exist and have succeeded.
+
+        Raises:
+            SnapshotError: the snapshot has no such output.
+            CollectionError: the command exited non-zero; its first stderr line is quoted.
+        """
+        output = self.get(name)
+        if output is None:
+            raise SnapshotError(f"snapshot of {self.node} has no {str(name)!r} output")
+        if not output.ok:
+            first = output.error_text.strip().splitlines()[:1]
+            detail = f": {first[0]}" if first else ""
+            message = f"{output.name} exited {output.exit_status}{detail}"
+            raise CollectionError(message, node=self.node, command=output.argv)
+        return output
+
+
+FORMAT_NAME = "ctdiag-snapshot"
+#: Bump on any change a reader of the previous version would misread.
+FORMAT_VERSION = 1
+MANIFEST = "snapshot.json"
+#: Streams at least this large are gzip-compressed on save (a 1M-flow listing is ~200 MB).
+COMPRESS_THRESHOLD = 1 << 20
+
+
+def save(
+    snapshot: Snapshot,
+    directory: str | os.PathLike[str],
+    *,
+    compress_threshold: int = COMPRESS_THRESHOLD,
+) -> Path:
+    """Write ``snapshot`` into ``directory`` (created if needed) in the documented layout.
+
+    The manifest is written last, through a rename, so an interrupted save leaves a
+    directory that :func:`load` rejects instead of a snapshot with missing outputs.
+
+    Args:
+        snapshot: what to save.
+        directory: target directory; must not already hold a ``snapshot.json``.
+        compress_threshold: streams of at least this many bytes are gzip-compressed.
+
+    Returns:
+        The directory, as a ``Path``.
+
+    Raises:
+        SnapshotError: the directory already holds a snapshot, or a file cannot be written.
+    """
+    root = Path(directory)
+    if (root / MANIFEST).exists():
+        raise SnapshotError(f"snapshot {root}: {MANIFEST} already exists, not overwriting")
+    try:
+        (root / "outputs").mkdir(parents=True, exist_ok=True)
+        outputs = [_save_output(root, output, compress_threshold) for output in snapshot.outputs]
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "node": snapshot.node,
+            "kernel_release": snapshot.kernel_release,
+            "conntrack_version": snapshot.conntrack_version,
+            "collected_at": snapshot.collected_at.isoformat(),
+            "ctdiag_version": snapshot.ctdiag_version,
+            "entry_source": snapshot.entry_source.value,
+            "outputs": outputs,
+        }
+        temporary = root / (MANIFEST + ".tmp")
+        temporary.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, root / MANIFEST)
+    except OSError as exc:
+        raise SnapshotError(
+            f"snapshot {root}: cannot write {exc.filename}: {exc.strerror}"
+        ) from exc
+    return root
+
+
+def _save_output(root: Path, output: CommandOutput, threshold: int) -> dict[str, object]:
+    return {
+        "name": output.name,
+        "argv": list(output.argv),
+        "exit_status": output.exit_status,
+        "started_at": output.started_at.isoformat(),
+        "duration_s": output.duration_s,
+        "stdout": save_stream(root, f"outputs/{output.name}.stdout", output.stdout, threshold),
+        "stderr": save_stream(root, f"outputs/{output.name}.stderr", output.stderr, threshold),
+    }
+
+
+def load(directory: str | os.PathLike[str]) -> Snapshot:
+    """Read a snapshot saved by :func:`save`, decompressing streams and checking digests.
+
+    Raises:
+        SnapshotError: one line naming the directory and the file at fault: missing
+            manifest or stream file, unknown format or version, malformed manifest,
+            corrupt gzip data, or content not matching its recorded size/digest.
+    """
+    root = Path(directory)
+    reader = ManifestReader(root, MANIFEST)
+    try:
+        text = (root / MANIFEST).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise reader.error(exc.strerror or "cannot be read") from exc
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise reader.error(f"not JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise reader.error(f"not a {FORMAT_NAME} manifest")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise reader.error(
+            f"unknown format version {version!r} (this ctdiag reads {FORMAT_VERSION})"
+        )
+    outputs = reader.value(manifest, "outputs", list)
+    try:
+        source = EntrySource(reader.value(manifest, "entry_source", str))
+        return Snapshot(
+            node=reader.value(manifest, "node", str),
+            kernel_release=reader.value(manifest, "kernel_release", str),
+            conntrack_version=reader.optional(manifest, "conntrack_version", str),
+            collected_at=reader.timestamp(manifest, "collected_at"),
+            entry_source=source,
+            outputs=tuple(_load_output(reader, item) for item in outputs),
+            ctdiag_version=reader.value(manifest, "ctdiag_version", str),
+        )
+    except ValueError as exc:
+        raise reader.error(str(exc)) from exc
+
+
+def _load_output(reader: ManifestReader, item: object) -> CommandOutput:
+    argv = reader.value(item, "argv", list)
+    if not all(isinstance(arg, str) for arg in argv):
+        raise reader.error(f"argv holds a non-string: {argv!r}")
+    return CommandOutput(
+        name=reader.value(item, "name", str),
+        argv=tuple(argv),
+        exit_status=reader.value(item, "exit_status", int),
+        stdout=load_stream(reader, reader.value(item, "stdout", dict)),
+        stderr=load_stream(reader, reader.value(item, "stderr", dict)),
+        started_at=reader.timestamp(item, "started_at"),
+        duration_s=reader.value(item, "duration_s", float),
+    )
