@@ -165,7 +165,7 @@ def _unreplied_destinations(table: ConntrackTable, mask: np.ndarray, top: int) -
 
 
 def dnat_groups(table: ConntrackTable, dnat: np.ndarray | None = None) -> tuple[DnatGroup, ...]:
-    """DNAT'd rows grouped by (protocol, zone, original destination, reply source), largest first."""
+    """DNAT'd rows grouped by protocol, zone, original destination and reply source."""
     c = table.columns
     if dnat is None:
         dnat, _ = nat_masks(table)
@@ -175,7 +175,14 @@ def dnat_groups(table: ConntrackTable, dnat: np.ndarray | None = None) -> tuple[
     has_port = np.isin(c["protonum"][rows], list(PORT_PROTOCOLS))
     keys = np.empty(
         len(rows),
-        dtype=[("proto", "u1"), ("zone", "u2"), ("dst", "u4"), ("dport", "i4"), ("src", "u4"), ("sport", "i4")],
+        dtype=[
+            ("proto", "u1"),
+            ("zone", "u2"),
+            ("dst", "u4"),
+            ("dport", "i4"),
+            ("src", "u4"),
+            ("sport", "i4"),
+        ],
     )
     keys["proto"] = c["protonum"][rows]
     keys["zone"] = c["zone"][rows]
@@ -219,7 +226,9 @@ def summarize(table: ConntrackTable, *, top: int = DEFAULT_TOP) -> TableSummary:
     for proto_num in np.unique(c["protonum"][has_state & ~is_tcp]).tolist():
         proto = PROTOCOL_NAMES.get(proto_num, str(proto_num))
         rows = has_state & (c["protonum"] == proto_num)
-        by_state.update({f"{proto}:{k}": n for k, n in _histogram(states, c["state"][rows]).items()})
+        by_state.update(
+            {f"{proto}:{k}": n for k, n in _histogram(states, c["state"][rows]).items()}
+        )
     half_open_codes = [k for k, s in enumerate(states) if s in HALF_OPEN_STATES]
     protos = c["protonum"]
     by_protocol_raw = np.bincount(protos, minlength=256) if len(protos) else np.zeros(256, int)

@@ -167,7 +167,9 @@ class ConntrackTable:
             addresses[int(c["reply_dst"][i])],
             protonum,
             c["reply_l4"][i] if Present.L4_REPLY in present else None,
-            counters[i, 2:4] if counters is not None and Present.COUNTERS_REPLY in present else None,
+            counters[i, 2:4]
+            if counters is not None and Present.COUNTERS_REPLY in present
+            else None,
             int(c["zone_reply"][i]) if Present.ZONE_REPLY in present else None,
         )
         flags = int(c["flags"][i])
@@ -216,7 +218,9 @@ class ConntrackTable:
         return builder.build(diagnostics or ParseDiagnostics())
 
     @classmethod
-    def concat(cls, parts: Sequence[ConntrackTable], diagnostics: ParseDiagnostics) -> ConntrackTable:
+    def concat(
+        cls, parts: Sequence[ConntrackTable], diagnostics: ParseDiagnostics
+    ) -> ConntrackTable:
         """Join tables, merging their dictionaries, and order rows by source line."""
         dictionaries: dict[str, list[str]] = {}
         remaps: list[dict[str, np.ndarray]] = [{} for _ in parts]
@@ -312,11 +316,14 @@ class TableBuilder:
         r["family"].append(6 if entry.family is Family.IPV6 else 4)
         r["protonum"].append(entry.protonum & 0xFF)
         flags = 0
-        for name, bit in FLAG_ORDER:
-            if name in entry.flags:
-                flags |= bit
+        for flag_name, flag_bit in FLAG_ORDER:
+            if flag_name in entry.flags:
+                flags |= flag_bit
         r["flags"].append(flags)
-        for direction, t, l4col in (("orig", entry.orig, "orig_l4"), ("reply", entry.reply, "reply_l4")):
+        for direction, t, l4col in (
+            ("orig", entry.orig, "orig_l4"),
+            ("reply", entry.reply, "reply_l4"),
+        ):
             r[f"{direction}_src"].append(self._code("addresses", t.src))
             r[f"{direction}_dst"].append(self._code("addresses", t.dst))
             l4 = _l4_triple(entry.protonum, t)
@@ -337,14 +344,14 @@ class TableBuilder:
             r[name].append(_clip(value, limit))
             if value is not None:
                 present |= bit
-        for name, dictionary, value, bit in (
+        for code_column, dictionary, text, text_bit in (
             ("state", "states", entry.state, Present.STATE),
             ("secctx", "secctxs", entry.secctx, Present.SECCTX),
             ("helper", "helpers", entry.helper, Present.HELPER),
         ):
-            r[name].append(self._code(dictionary, value) if value is not None else 0)
-            if value is not None:
-                present |= bit
+            r[code_column].append(self._code(dictionary, text) if text is not None else 0)
+            if text is not None:
+                present |= text_bit
         o, p = entry.orig, entry.reply
         counters = (o.packets, o.bytes, p.packets, p.bytes)
         if o.packets is not None:
@@ -376,7 +383,12 @@ def _clip(value: int | None, limit: int) -> int:
 def _l4_triple(protonum: int, t: FlowTuple) -> tuple[int, int, int] | None:
     if protonum in PORT_PROTOCOLS and t.sport is not None and t.dport is not None:
         return (t.sport, t.dport, 0)
-    if protonum in ICMP_PROTOCOLS and t.type is not None and t.code is not None and t.id is not None:
+    if (
+        protonum in ICMP_PROTOCOLS
+        and t.type is not None
+        and t.code is not None
+        and t.id is not None
+    ):
         return (t.type, t.code, t.id)
     if protonum == GRE_PROTOCOL and t.srckey is not None and t.dstkey is not None:
         return (t.srckey, t.dstkey, 0)
@@ -391,7 +403,11 @@ def _fits_columns(entry: ConntrackEntry) -> bool:
         return False
     if entry.extra or entry.labels is not None or entry.start or entry.stop:
         return False
-    if entry.secmark is not None or entry.gre_timeout is not None or entry.gre_stream_timeout is not None:
+    if (
+        entry.secmark is not None
+        or entry.gre_timeout is not None
+        or entry.gre_stream_timeout is not None
+    ):
         return False
     if PROTOCOL_NAMES.get(entry.protonum, "unknown") != entry.proto or entry.protonum > 255:
         return False

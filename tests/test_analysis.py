@@ -9,40 +9,66 @@ from ctdiag.table import ConntrackTable
 SVC, POD_A, POD_B, CLIENT = "172.30.0.10", "10.128.0.5", "10.128.1.7", "10.129.0.2"
 
 
-def tcp(i: int, *, state: str = "ESTABLISHED", dst: str = SVC, backend: str = POD_A,
-        unreplied: bool = False, zone: int = 0, src: str = CLIENT) -> ConntrackEntry:
+def tcp(
+    i: int,
+    *,
+    state: str = "ESTABLISHED",
+    dst: str = SVC,
+    backend: str = POD_A,
+    unreplied: bool = False,
+    zone: int = 0,
+    src: str = CLIENT,
+) -> ConntrackEntry:
     return ConntrackEntry(
-        Family.IPV4, "tcp", 6,
+        Family.IPV4,
+        "tcp",
+        6,
         FlowTuple(src, dst, sport=40000 + i, dport=80),
         FlowTuple(backend, src, sport=8080 if backend != dst else 80, dport=40000 + i),
-        timeout=100, state=state,
-        flags=("UNREPLIED",) if unreplied else ("ASSURED",), mark=0, zone=zone, use=1,
+        timeout=100,
+        state=state,
+        flags=("UNREPLIED",) if unreplied else ("ASSURED",),
+        mark=0,
+        zone=zone,
+        use=1,
     )
 
 
 def udp_dns(i: int, *, unreplied: bool) -> ConntrackEntry:
     return ConntrackEntry(
-        Family.IPV4, "udp", 17,
+        Family.IPV4,
+        "udp",
+        17,
         FlowTuple(CLIENT, "172.30.0.53", sport=50000 + i, dport=53),
         FlowTuple(POD_B, CLIENT, sport=5353, dport=50000 + i),
-        timeout=30, flags=("UNREPLIED",) if unreplied else (), mark=0, use=1,
+        timeout=30,
+        flags=("UNREPLIED",) if unreplied else (),
+        mark=0,
+        use=1,
     )
 
 
 def icmp() -> ConntrackEntry:
     return ConntrackEntry(
-        Family.IPV4, "icmp", 1,
+        Family.IPV4,
+        "icmp",
+        1,
         FlowTuple(CLIENT, POD_A, type=8, code=0, id=7),
-        FlowTuple(POD_A, CLIENT, type=0, code=0, id=7), timeout=29,
+        FlowTuple(POD_A, CLIENT, type=0, code=0, id=7),
+        timeout=29,
     )
 
 
 def v6_sctp() -> ConntrackEntry:
     return ConntrackEntry(
-        Family.IPV6, "sctp", 132,
+        Family.IPV6,
+        "sctp",
+        132,
         FlowTuple("fd00::1", "fd00::2", sport=36412, dport=36412),
         FlowTuple("fd00::2", "fd00::1", sport=36412, dport=36412),
-        timeout=200, state="ESTABLISHED", zone=64001,
+        timeout=200,
+        state="ESTABLISHED",
+        zone=64001,
     )
 
 
