@@ -20,13 +20,13 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001 - any build failure must stay non-fatal
+        except Exception as exc:  # any build failure must stay non-fatal
             self._warn(exc)
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(exc, ext.name)
 
     @staticmethod
@@ -39,7 +39,11 @@ class OptionalBuildExt(build_ext):
         print(message, file=sys.stderr)
 
 
-extra_compile_args = [] if sys.platform == "win32" else ["-O3", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+extra_compile_args = (
+    []
+    if sys.platform == "win32"
+    else ["-O3", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+)
 
 setup(
     ext_modules=[

@@ -462,16 +462,17 @@ static int parse_tuple(const char **pp, const char *e, Row *r, int dir, int l4)
             return 0;
         r->l4[dir][1] = (uint16_t)v;
     } else {
+        /* type and code are 8-bit on the wire; the reference parser refuses wider ones. */
         if (!KEY("type="))
             return 0;
         p += 5;
-        if (!parse_num(&p, e, U16_MAX_, &v))
+        if (!parse_num(&p, e, 0xFF, &v))
             return 0;
         r->l4[dir][0] = (uint16_t)v;
         if (next_tok(&p, e) != 1 || !KEY("code="))
             return 0;
         p += 5;
-        if (!parse_num(&p, e, U16_MAX_, &v))
+        if (!parse_num(&p, e, 0xFF, &v))
             return 0;
         r->l4[dir][1] = (uint16_t)v;
         if (next_tok(&p, e) != 1 || !KEY("id="))

@@ -3,8 +3,9 @@
 The C code reads only the common grammar of F1 (``conntrack -L``, with or without
 ``-o extended``) and F8 (``/proc/net/nf_conntrack``) lines, strictly, and declines every
 other line; the reference parser handles what it declines. What stays in Python is what is
-cheap per *distinct* value: normalising IPv6 text (F8 prints it exploded) with
-:mod:`ipaddress`, and merging codes whose texts normalise to the same address.
+cheap per *distinct* value: normalising IPv6 text (F8 prints it exploded) with the reference
+parser's own :func:`~ctdiag.parsing.entries.normalize_address` (compressed; IPv4-mapped in
+dotted form), and merging codes whose texts normalise to the same address.
 
 When the extension is not built, :data:`AVAILABLE` is False and :func:`parse_lines_fast`
 declines every non-blank line, so callers need no second code path.
@@ -13,12 +14,20 @@ declines every non-blank line, so callers need no second code path.
 from __future__ import annotations
 
 import importlib
-import ipaddress
 from typing import Protocol, cast
 
 import numpy as np
 
-from ctdiag.table import COLUMN_DTYPES, COUNTER_COLUMN, L4_COLUMNS, ConntrackTable, Present
+from ctdiag.errors import ParseError
+from ctdiag.parsing.entries import normalize_address
+from ctdiag.table import (
+    COLUMN_DTYPES,
+    COUNTER_COLUMN,
+    DICTIONARIES,
+    L4_COLUMNS,
+    ConntrackTable,
+    Present,
+)
 
 Declined = list[tuple[int, str]]
 """Lines the fast path did not parse, as (1-based line number, text without newline)."""
@@ -26,6 +35,7 @@ Declined = list[tuple[int, str]]
 #: Column order of the C module's ``columns`` argument (its enum must match).
 _COLUMN_ORDER: tuple[str, ...] = (*COLUMN_DTYPES, *L4_COLUMNS, COUNTER_COLUMN)
 _BLANK = b" \t\r\v\f"
+_ADDRESS_COLUMNS = DICTIONARIES["addresses"]
 
 
 class _Accelerator(Protocol):
@@ -77,7 +87,12 @@ def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, 
     columns = {name: (a[:rows].copy() if shrink else a[:rows]) for name, a in arrays.items()}
     if not has_counters:
         del columns[COUNTER_COLUMN]
-    dictionaries = {"addresses": addresses, "states": states, "secctxs": secctxs, "helpers": helpers}
+    dictionaries = {
+        "addresses": addresses,
+        "states": states,
+        "secctxs": secctxs,
+        "helpers": helpers,
+    }
     table = ConntrackTable(columns, dictionaries)
     invalid = _normalise_ipv6(table, ipv6_codes)
     if invalid:
@@ -118,8 +133,9 @@ def _decline_all(data: bytes, first_line: int) -> Declined:
 def _normalise_ipv6(table: ConntrackTable, ipv6_codes: list[int]) -> set[int]:
     """Rewrite IPv6 dictionary values to compressed form, merging codes that collapse.
 
-    Returns the codes whose text :mod:`ipaddress` refused (the C check mirrors it, so this
-    is empty unless the two disagree); the caller declines their rows.
+    Returns the codes whose text the reference refused (the C check is a port of
+    :mod:`ipaddress`'s, so this is empty unless the two disagree); the caller declines
+    their rows.
     """
     addresses = table.dictionaries["addresses"]
     seen: dict[str, int] = {}
@@ -127,8 +143,8 @@ def _normalise_ipv6(table: ConntrackTable, ipv6_codes: list[int]) -> set[int]:
     invalid: set[int] = set()
     for code in ipv6_codes:
         try:
-            value = ipaddress.IPv6Address(addresses[code]).compressed
-        except ValueError:
+            value = normalize_address(addresses[code])
+        except ParseError:
             invalid.add(code)
             continue
         first = seen.setdefault(value, code)
@@ -144,7 +160,7 @@ def _normalise_ipv6(table: ConntrackTable, ipv6_codes: list[int]) -> set[int]:
         for code, first in merged.items():
             remap[code] = remap[first]
         remap32 = remap.astype(np.uint32)
-        for name in ("orig_src", "orig_dst", "reply_src", "reply_dst"):
+        for name in _ADDRESS_COLUMNS:
             table.columns[name] = remap32[table.columns[name]]
         table.dictionaries["addresses"] = [a for a, k in zip(addresses, keep, strict=True) if k]
         invalid = {int(remap[c]) for c in invalid}
@@ -160,7 +176,7 @@ def _drop_rows_with_addresses(
     bad_codes = np.zeros(len(table.dictionaries["addresses"]), bool)
     bad_codes[list(codes)] = True
     bad = np.zeros(len(table), bool)
-    for name in ("orig_src", "orig_dst", "reply_src", "reply_dst"):
+    for name in _ADDRESS_COLUMNS:
         bad |= bad_codes[c[name]]
     line_numbers = [int(n) for n in c["line"][bad]]
     declined = list(
@@ -174,7 +190,7 @@ def _recode(table: ConntrackTable) -> ConntrackTable:
     """Drop dictionary values no row uses and renumber codes in order of first use."""
     c = table.columns
     uses = {
-        "addresses": (np.stack([c[n] for n in ("orig_src", "orig_dst", "reply_src", "reply_dst")], 1), None),
+        "addresses": (np.stack([c[n] for n in _ADDRESS_COLUMNS], 1), None),
         "states": (c["state"], Present.STATE),
         "secctxs": (c["secctx"], Present.SECCTX),
         "helpers": (c["helper"], Present.HELPER),
@@ -190,7 +206,7 @@ def _recode(table: ConntrackTable) -> ConntrackTable:
         remap[order] = np.arange(len(order), dtype=np.uint32)
         dictionaries[name] = [values[int(k)] for k in order]
         if bit is None:
-            for i, col in enumerate(("orig_src", "orig_dst", "reply_src", "reply_dst")):
+            for i, col in enumerate(_ADDRESS_COLUMNS):
                 columns[col] = remap[codes[:, i]]
         else:
             target = {"states": "state", "secctxs": "secctx", "helpers": "helper"}[name]
