@@ -49,7 +49,9 @@ _L3 = {"ipv4": (Family.IPV4, 2), "ipv6": (Family.IPV6, 10)}
 _TUPLE_KEYS = frozenset(
     {"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey"}
 )
-_L4_KEYS = _TUPLE_KEYS - {"src"}
+# After a tuple these keys mean a misplaced L4 field; "id" is left out because after the reply
+# tuple of a port or keyless protocol it is the conntrack id of ``-o id`` (events lack use=).
+_L4_KEYS = _TUPLE_KEYS - {"src", "id"}
 _U8, _U16, _U64 = 0xFF, 0xFFFF, 0xFFFFFFFFFFFFFFFF
 _ADDRESSES: dict[str, str] = {}  # raw text -> normalised; tables repeat addresses heavily
 
@@ -234,9 +236,9 @@ _Tuple = tuple[str, str, tuple[int, ...] | None]
 def _tuple(tokens: list[str], i: int, protonum: int, l4_optional: bool) -> tuple[int, _Tuple]:
     """Read ``src= dst=`` and the L4 part chosen by protocol number."""
     n = len(tokens)
-    if i + 1 >= n or tokens[i][:4] != "src=":
+    if i >= n or tokens[i][:4] != "src=":
         raise _Bad(f"expected src=, got {tokens[i]!r}" if i < n else "missing src=")
-    if tokens[i + 1][:4] != "dst=":
+    if i + 1 >= n or tokens[i + 1][:4] != "dst=":
         raise _Bad(f"expected dst= after {tokens[i]!r}")
     src, dst = _address(tokens[i][4:]), _address(tokens[i + 1][4:])
     i += 2
