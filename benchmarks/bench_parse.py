@@ -61,7 +61,7 @@ def worker(name: str, path: Path) -> dict[str, Any]:
     """One measurement, in this (fresh) process."""
     import numpy  # noqa: F401  - import cost is not parse cost
 
-    import ctdiag.table  # noqa: F401
+    import ctdiag.table
 
     if name == "full":
         if _has("ctdiag.parsing", "parse_listing"):
