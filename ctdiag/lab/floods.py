@@ -1,0 +1,141 @@
+"""Packet generators for the pressure scenarios, run inside the client pod.
+
+Run as ``python -m ctdiag.lab.floods {fill,invalid} ...``. They write raw IPv4 packets
+(``IPPROTO_RAW``: the kernel fills in the IP checksum, id and length) because one socket
+per flow would be orders of magnitude slower. Every loop is bounded in packets and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import random
+import socket
+import struct
+import sys
+import time
+from collections.abc import Sequence
+
+MAX_DURATION = 300.0
+MAX_FLOWS = 2_000_000
+_FIRST_SPORT = 1024
+_SPORTS = 65536 - _FIRST_SPORT
+
+
+def _ip_header(src: str, dst: str, proto: int) -> bytes:
+    # Version 4, IHL 5; DF; TTL 64. Length, id and checksum are filled in by the kernel.
+    return struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45, 0, 0, 0, 0x4000, 64, proto, 0,
+        ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed,
+    )  # fmt: skip
+
+
+def fill(src: str, dst: str, base_port: int, flows: int, duration: float, refresh: float) -> int:
+    """Send one UDP datagram per flow, ``flows`` distinct (sport, dport) pairs to ``dst``.
+
+    Source ports cycle through 1024-65535, then the destination port moves on, so every
+    packet is a new conntrack entry. After the first pass the same flows are re-sent every
+    ``refresh`` seconds (keeping their 30 s UDP timeout alive) until ``duration`` runs out.
+    """
+    flows = min(flows, MAX_FLOWS)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    packet = bytearray(_ip_header(src, dst, socket.IPPROTO_UDP) + struct.pack("!HHHH", 0, 0, 8, 0))
+    peer = (dst, 0)
+    start = time.monotonic()
+    deadline = start + duration
+    passes = sent = dropped = 0
+    while time.monotonic() < deadline:
+        for index in range(flows):
+            # UDP checksum 0 means "none" in IPv4, so only the ports change per packet.
+            struct.pack_into("!HH", packet, 20, _FIRST_SPORT + index % _SPORTS,
+                             base_port + index // _SPORTS)  # fmt: skip
+            try:
+                sock.sendto(packet, peer)
+                sent += 1
+            except OSError:  # ENOBUFS: the veth queue is full; count it, go on
+                dropped += 1
+            if index & 0x3FFF == 0 and time.monotonic() >= deadline:
+                break
+        passes += 1
+        if passes == 1:
+            elapsed = time.monotonic() - start
+            print(f"fill: first pass {flows} flows in {elapsed:.2f} s "
+                  f"({flows / max(elapsed, 1e-9):.0f}/s)", flush=True)  # fmt: skip
+        time.sleep(max(0.0, min(refresh, deadline - time.monotonic())))
+    print(f"fill: {passes} passes, {sent} sent, {dropped} not sent", flush=True)
+    return 0
+
+
+def invalid_packets(src: str, dst: str, sport: int, dport: int, variants: int) -> list[bytes]:
+    """TCP packets conntrack must call INVALID, crafted with scapy.
+
+    Even ones carry impossible flag combinations (SYN+RST, SYN+FIN, FIN+PSH+URG) on fresh
+    source ports; odd ones are ACKed data on the established flow ``src:sport -> dst:dport``
+    with sequence and acknowledgement numbers far outside its window (kubernetes#74839).
+    """
+    from scapy.layers.inet import IP, TCP
+
+    rng = random.Random(4242)
+    combos = ("SR", "SF", "FPU")
+    out: list[bytes] = []
+    for i in range(variants):
+        if i % 2 == 0:
+            tcp = TCP(sport=30000 + i, dport=dport, flags=combos[(i // 2) % 3],
+                      seq=rng.getrandbits(32))  # fmt: skip
+            out.append(bytes(IP(src=src, dst=dst) / tcp))
+        else:
+            tcp = TCP(sport=sport, dport=dport, flags="PA", seq=rng.getrandbits(32),
+                      ack=rng.getrandbits(32))  # fmt: skip
+            out.append(bytes(IP(src=src, dst=dst) / tcp / (b"x" * 32)))
+    return out
+
+
+def invalid(dst: str, dport: int, rate: float, count: int, duration: float) -> int:
+    """Send up to ``count`` INVALID packets at ``rate`` per second for at most ``duration``.
+
+    A real connection to ``dst:dport`` is opened first and held, so that the out-of-window
+    half of the packets hits an ESTABLISHED entry.
+    """
+    conn = socket.create_connection((dst, dport), timeout=5)
+    src, sport = conn.getsockname()[:2]
+    packets = invalid_packets(src, dst, sport, dport, 64)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    deadline = time.monotonic() + duration
+    sent = 0
+    batch = max(1, int(rate / 20))
+    while sent < count and time.monotonic() < deadline:
+        for _ in range(min(batch, count - sent)):
+            sock.sendto(packets[sent % len(packets)], (dst, 0))
+            sent += 1
+        time.sleep(batch / rate)
+    conn.close()
+    print(f"invalid: {sent} packets sent on {src}:{sport} -> {dst}:{dport}", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ctdiag.lab.floods")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    fill_p = sub.add_parser("fill")
+    fill_p.add_argument("--flows", type=int, required=True)
+    fill_p.add_argument("--base-port", type=int, default=10000)
+    fill_p.add_argument("--refresh", type=float, default=15.0)
+    inv_p = sub.add_parser("invalid")
+    inv_p.add_argument("--port", type=int, default=80)
+    inv_p.add_argument("--rate", type=float, default=500.0)
+    inv_p.add_argument("--count", type=int, default=100_000)
+    fill_p.add_argument("--src", required=True)
+    for p in (fill_p, inv_p):
+        p.add_argument("--dst", required=True)
+        p.add_argument("--duration", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    duration = min(args.duration, MAX_DURATION)
+    if args.kind == "fill":
+        return fill(args.src, args.dst, args.base_port, args.flows, duration, args.refresh)
+    return invalid(args.dst, args.port, args.rate, args.count, duration)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
