@@ -181,29 +181,38 @@ def _trailer(tool_text: bytes, line_no: int, mid_line: bool) -> Trailer | None:
 
 
 def _rebuild(raw: bytes, spans: list[_Span]) -> bytes:
-    pieces: list[bytes] = []
+    # memoryview slices: the text is copied once, by the join, not once more per piece.
+    view = memoryview(raw)
+    pieces: list[bytes | memoryview] = []
     pending = 0  # line breaks owed to lines that were joined back together
     pos = 0
     for span in spans:
-        pending = _copy(raw, pos, span.start, pending, pieces)
+        pending = _copy(raw, view, pos, span.start, pending, pieces)
         if span.with_newline:
             if span.at_line_start:
                 pieces.append(b"\n")  # keep an empty line so later line numbers hold
             else:
                 pending += 1
         pos = span.end
-    pending = _copy(raw, pos, len(raw), pending, pieces)
+    _copy(raw, view, pos, len(raw), pending, pieces)
     return b"".join(pieces)
 
 
-def _copy(raw: bytes, start: int, end: int, pending: int, pieces: list[bytes]) -> int:
-    """Copy ``raw[start:end]``, paying owed line breaks after its first newline."""
+def _copy(
+    raw: bytes,
+    view: memoryview,
+    start: int,
+    end: int,
+    pending: int,
+    pieces: list[bytes | memoryview],
+) -> int:
+    """Take ``raw[start:end]``, paying owed line breaks after its first newline."""
     if pending:
         newline = raw.find(b"\n", start, end)
         if newline != -1:
-            pieces.append(raw[start : newline + 1])
+            pieces.append(view[start : newline + 1])
             pieces.append(b"\n" * pending)
             start, pending = newline + 1, 0
     if end > start:
-        pieces.append(raw[start:end])
+        pieces.append(view[start:end])
     return pending
