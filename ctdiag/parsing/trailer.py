@@ -120,6 +120,8 @@ def strip_stderr(data: bytes | str) -> StrippedText:
     if _TOOL_MARK not in raw and not any(marker in raw for marker in _LINE_MARKERS):
         return StrippedText(raw)
     spans, trailers, notices = _scan(raw)
+    if not spans:  # markers only inside flow text (a progname, a secctx): nothing to cut
+        return StrippedText(raw)
     return StrippedText(_rebuild(raw, spans), tuple(trailers), tuple(notices))
 
 
