@@ -20,6 +20,12 @@
 #include <string.h>
 #include <time.h>
 
+#if !defined(_WIN32)
+#include <pthread.h>
+#define FP_THREADS 1
+#endif
+#define MAX_CHUNKS 8
+
 /* Column order shared with fast.py (_COLUMN_ORDER). */
 enum {
     C_LINE, C_FAMILY, C_PROTONUM, C_FLAGS, C_PRESENT, C_TIMEOUT, C_STATE,
@@ -685,7 +691,9 @@ typedef struct {
     Declined *declined;
     size_t ndeclined, cap_declined;
     char *col[NCOLS];
-    Py_ssize_t cap_rows, rows;
+    Py_ssize_t row0;     /* first row of this chunk's region in the columns */
+    Py_ssize_t cap_rows; /* rows this chunk may write (its region does not overlap others) */
+    Py_ssize_t rows;
     int has_counters;
     int error; /* 1 = out of memory, 2 = more rows than capacity */
 } Ctx;
@@ -735,7 +743,7 @@ static int commit(Ctx *c, const Row *r, uint32_t line_no)
             return -1;
         helper = (uint32_t)k;
     }
-    Py_ssize_t i = c->rows++;
+    Py_ssize_t i = c->row0 + c->rows++;
     COL(c, C_LINE, uint32_t)[i] = line_no;
     COL(c, C_FAMILY, uint8_t)[i] = r->family;
     COL(c, C_PROTONUM, uint8_t)[i] = r->protonum;
@@ -793,10 +801,9 @@ static const char *last_line_start(const char *buf, size_t len)
     return NULL;
 }
 
-static void run(Ctx *c, const char *buf, size_t len, int64_t first_line)
+static void run(Ctx *c, const char *buf, size_t len, int64_t first_line, const char *last)
 {
     const char *p = buf, *end = buf + len;
-    const char *last = last_line_start(buf, len);
     int64_t line_no = first_line;
     Row row;
     while (p < end) {
@@ -822,6 +829,166 @@ static void run(Ctx *c, const char *buf, size_t len, int64_t first_line)
         }
         line_no++;
         p = nl ? nl + 1 : end;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Chunks: the input is cut at line boundaries, each chunk parsed by its own thread into   */
+/* its own row region with its own dictionaries, then merged into chunk 0 in order.        */
+
+typedef struct {
+    Ctx ctx;
+    const char *buf;
+    size_t len;
+    int64_t first_line;
+    const char *last;
+} Chunk;
+
+static size_t count_newlines(const char *p, const char *end)
+{
+    size_t n = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;
+        n++;
+        p = nl + 1;
+    }
+    return n;
+}
+
+#ifdef FP_THREADS
+static void *chunk_main(void *arg)
+{
+    Chunk *k = arg;
+    run(&k->ctx, k->buf, k->len, k->first_line, k->last);
+    return NULL;
+}
+#endif
+
+/* remap[i] = code in `into` of value i of `from` (inserted when new, so first-use order
+ * holds: every row of `into`'s chunk precedes every row of `from`'s). */
+static uint32_t *merge_dict(Dict *into, const Dict *from)
+{
+    uint32_t *remap = malloc(((size_t)from->n + 1) * sizeof *remap);
+    if (!remap)
+        return NULL;
+    for (uint32_t i = 0; i < from->n; i++) {
+        int64_t code = dict_intern(into, from->ptr[i], from->len[i], from->hash[i]);
+        if (code < 0) {
+            free(remap);
+            return NULL;
+        }
+        remap[i] = (uint32_t)code;
+    }
+    return remap;
+}
+
+/* Append chunk `k`'s rows right after chunk 0's, recoding its dictionary codes. */
+static int merge_chunk(Ctx *c0, Ctx *k)
+{
+    uint32_t *remap[4] = {NULL, NULL, NULL, NULL};
+    Dict *into[4] = {&c0->addresses, &c0->states, &c0->secctxs, &c0->helpers};
+    const Dict *from[4] = {&k->addresses, &k->states, &k->secctxs, &k->helpers};
+    int rc = -1;
+    for (int d = 0; d < 4; d++)
+        if (!(remap[d] = merge_dict(into[d], from[d])))
+            goto out;
+    Py_ssize_t dst = c0->row0 + c0->rows, src = k->row0, n = k->rows;
+    for (int col = 0; dst != src && col < NCOLS; col++) {
+        char *base = c0->col[col];
+        size_t width = (size_t)COL_ROW_BYTES[col];
+        if (col == C_COUNTERS && !k->has_counters) {
+            /* The counters column is mostly untouched zero pages: do not move zeros, only
+             * clear the target when earlier rows may have left counters there. */
+            if (c0->has_counters)
+                memset(base + (size_t)dst * width, 0, (size_t)n * width);
+            continue;
+        }
+        memmove(base + (size_t)dst * width, base + (size_t)src * width, (size_t)n * width);
+    }
+    const uint16_t *present = COL(c0, C_PRESENT, uint16_t);
+    static const int addr_cols[4] = {C_ORIG_SRC, C_ORIG_DST, C_REPLY_SRC, C_REPLY_DST};
+    for (int a = 0; a < 4; a++) {
+        uint32_t *codes = COL(c0, addr_cols[a], uint32_t);
+        for (Py_ssize_t i = dst; i < dst + n; i++)
+            codes[i] = remap[0][codes[i]];
+    }
+    static const int opt_cols[3] = {C_STATE, C_SECCTX, C_HELPER};
+    static const uint16_t opt_bits[3] = {P_STATE, P_SECCTX, P_HELPER};
+    for (int o = 0; o < 3; o++) {
+        uint32_t *codes = COL(c0, opt_cols[o], uint32_t);
+        for (Py_ssize_t i = dst; i < dst + n; i++)
+            if (present[i] & opt_bits[o])
+                codes[i] = remap[o + 1][codes[i]];
+    }
+    c0->rows += n;
+    c0->has_counters |= k->has_counters;
+    rc = 0;
+out:
+    for (int d = 0; d < 4; d++)
+        free(remap[d]);
+    return rc;
+}
+
+/* Parse buf[0:len] in `nchunks` pieces (threads when available). Results land in chunks[0],
+ * except the declined lines, which stay per chunk (in line order chunk after chunk). */
+static void run_chunks(Chunk *chunks, int nchunks, const char *buf, size_t len, int64_t first_line)
+{
+    const char *last = last_line_start(buf, len);
+    const char *end = buf + len, *p = buf;
+    Py_ssize_t row0 = 0, cap = chunks[0].ctx.cap_rows;
+    int64_t line = first_line;
+    for (int i = 0; i < nchunks; i++) {
+        const char *stop = end;
+        if (i < nchunks - 1) {
+            const char *target = buf + (len / (size_t)nchunks) * (size_t)(i + 1);
+            if (target < p)
+                target = p;
+            const char *nl = target < end ? memchr(target, '\n', (size_t)(end - target)) : NULL;
+            stop = nl ? nl + 1 : end;
+        }
+        size_t lines = i < nchunks - 1 ? count_newlines(p, stop) : 0;
+        Chunk *k = &chunks[i];
+        k->buf = p;
+        k->len = (size_t)(stop - p);
+        k->first_line = line;
+        k->last = last;
+        k->ctx.row0 = row0;
+        /* Each chunk may fill one row per line it holds; the last takes what is left. */
+        k->ctx.cap_rows = i < nchunks - 1 ? ((Py_ssize_t)lines < cap - row0 ? (Py_ssize_t)lines : cap - row0)
+                                          : cap - row0;
+        row0 += k->ctx.cap_rows;
+        line += (int64_t)lines;
+        p = stop;
+    }
+#ifdef FP_THREADS
+    pthread_t tids[MAX_CHUNKS];
+    int started[MAX_CHUNKS] = {0};
+    for (int i = 1; i < nchunks; i++)
+        started[i] = pthread_create(&tids[i], NULL, chunk_main, &chunks[i]) == 0;
+    run(&chunks[0].ctx, chunks[0].buf, chunks[0].len, chunks[0].first_line, chunks[0].last);
+    for (int i = 1; i < nchunks; i++) {
+        if (started[i])
+            pthread_join(tids[i], NULL);
+        else
+            run(&chunks[i].ctx, chunks[i].buf, chunks[i].len, chunks[i].first_line, chunks[i].last);
+    }
+#else
+    for (int i = 0; i < nchunks; i++)
+        run(&chunks[i].ctx, chunks[i].buf, chunks[i].len, chunks[i].first_line, chunks[i].last);
+#endif
+    for (int i = 0; i < nchunks; i++) {
+        if (chunks[i].ctx.error) {
+            chunks[0].ctx.error = chunks[i].ctx.error;
+            return;
+        }
+    }
+    for (int i = 1; i < nchunks; i++) {
+        if (merge_chunk(&chunks[0].ctx, &chunks[i].ctx) < 0) {
+            chunks[0].ctx.error = 1;
+            return;
+        }
     }
 }
 
@@ -861,45 +1028,65 @@ static PyObject *colon_codes(const Dict *d)
     return list;
 }
 
-static PyObject *declined_to_list(const Ctx *c)
+static PyObject *declined_to_list(const Chunk *chunks, int nchunks)
 {
-    PyObject *list = PyList_New((Py_ssize_t)c->ndeclined);
+    size_t total = 0;
+    for (int k = 0; k < nchunks; k++)
+        total += chunks[k].ctx.ndeclined;
+    PyObject *list = PyList_New((Py_ssize_t)total);
     if (!list)
         return NULL;
-    for (size_t i = 0; i < c->ndeclined; i++) {
-        const Declined *d = &c->declined[i];
-        PyObject *text = PyUnicode_DecodeUTF8(d->s, (Py_ssize_t)d->n, "replace");
-        PyObject *item = text ? Py_BuildValue("(LN)", (long long)d->line_no, text) : NULL;
-        if (!item) {
-            Py_DECREF(list);
-            return NULL;
+    Py_ssize_t j = 0;
+    for (int k = 0; k < nchunks; k++) {
+        const Ctx *c = &chunks[k].ctx;
+        for (size_t i = 0; i < c->ndeclined; i++) {
+            const Declined *d = &c->declined[i];
+            PyObject *text = PyUnicode_DecodeUTF8(d->s, (Py_ssize_t)d->n, "replace");
+            PyObject *item = text ? Py_BuildValue("(LN)", (long long)d->line_no, text) : NULL;
+            if (!item) {
+                Py_DECREF(list);
+                return NULL;
+            }
+            PyList_SET_ITEM(list, j++, item);
         }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
     return list;
 }
 
 PyDoc_STRVAR(parse_doc,
-"parse(data, first_line, capacity, columns) -> (rows, has_counters, declined, addresses,\n"
+"parse(data, first_line, capacity, columns, threads=1, min_chunk=4 MiB) -> (rows,\n"
+"has_counters, declined, addresses,\n"
 "ipv6_codes, states, secctxs, helpers)\n\n"
 "Fill `columns` (a tuple of writable C-contiguous buffers, in fast.py's column order, each\n"
 "sized for `capacity` rows) from the lines of `data`. Returns the number of rows written,\n"
 "whether any row had counters, the declined lines as (line_no, text), and the distinct raw\n"
-"values of each dictionary in code order (ipv6_codes: the address codes holding ':').");
+"values of each dictionary in code order (ipv6_codes: the address codes holding ':').\n"
+"With threads > 1, data of at least 2 x min_chunk bytes is cut at line boundaries into\n"
+"up to `threads` chunks parsed in parallel, then merged in order: same result.");
+
+static void free_chunk(Chunk *k)
+{
+    dict_free(&k->ctx.addresses);
+    dict_free(&k->ctx.states);
+    dict_free(&k->ctx.secctxs);
+    dict_free(&k->ctx.helpers);
+    free(k->ctx.declined);
+}
 
 static PyObject *fp_parse(PyObject *self, PyObject *args)
 {
     Py_buffer data, views[NCOLS];
     long long first_line;
-    Py_ssize_t cap;
+    Py_ssize_t cap, min_chunk = 4 << 20;
+    int threads = 1, nchunks = 1, nviews = 0;
     PyObject *cols, *result = NULL;
-    int nviews = 0;
-    Ctx c;
+    Chunk chunks[MAX_CHUNKS];
     (void)self;
-    memset(&c, 0, sizeof c);
-    if (!PyArg_ParseTuple(args, "y*LnO!", &data, &first_line, &cap, &PyTuple_Type, &cols))
+    memset(chunks, 0, sizeof chunks);
+    if (!PyArg_ParseTuple(args, "y*LnO!|in", &data, &first_line, &cap, &PyTuple_Type, &cols, &threads,
+                          &min_chunk))
         return NULL;
-    if (first_line < 0 || cap < 0) {
+    if (first_line < 0 || cap < 0 || cap > PY_SSIZE_T_MAX / 32) {
         PyErr_SetString(PyExc_ValueError, "first_line and capacity must be >= 0");
         goto done;
     }
@@ -911,43 +1098,52 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
         Py_buffer *v = &views[nviews];
         if (PyObject_GetBuffer(PyTuple_GET_ITEM(cols, nviews), v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
             goto done;
-        if (v->itemsize != COL_ITEMSIZE[nviews] || cap > PY_SSIZE_T_MAX / 32 ||
-            v->len != cap * COL_ROW_BYTES[nviews]) {
+        if (v->itemsize != COL_ITEMSIZE[nviews] || v->len != cap * COL_ROW_BYTES[nviews]) {
             nviews++;
             PyErr_Format(PyExc_ValueError, "column %d has the wrong size or item size", nviews - 1);
             goto done;
         }
-        c.col[nviews] = v->buf;
     }
-    c.cap_rows = cap;
-    if (dict_init(&c.addresses) < 0 || dict_init(&c.states) < 0 || dict_init(&c.secctxs) < 0 ||
-        dict_init(&c.helpers) < 0) {
-        PyErr_NoMemory();
-        goto done;
+    if (min_chunk < 1)
+        min_chunk = 1;
+    while (nchunks < threads && nchunks < MAX_CHUNKS && data.len / (nchunks + 1) >= min_chunk)
+        nchunks++;
+    for (int k = 0; k < nchunks; k++) {
+        Ctx *c = &chunks[k].ctx;
+        for (int i = 0; i < NCOLS; i++)
+            c->col[i] = views[i].buf;
+        if (dict_init(&c->addresses) < 0 || dict_init(&c->states) < 0 || dict_init(&c->secctxs) < 0 ||
+            dict_init(&c->helpers) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
     }
+    chunks[0].ctx.cap_rows = cap;
     if (!hash_seed)
-        hash_seed = (((uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)&c) | 1;
+        hash_seed = (((uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)chunks) | 1;
 
     Py_BEGIN_ALLOW_THREADS
-    run(&c, data.buf, (size_t)data.len, first_line);
+    run_chunks(chunks, nchunks, data.buf, (size_t)data.len, first_line);
     Py_END_ALLOW_THREADS
 
-    if (c.error == 1) {
+    Ctx *c = &chunks[0].ctx;
+    if (c->error == 1) {
         PyErr_NoMemory();
         goto done;
     }
-    if (c.error == 2) {
+    if (c->error == 2) {
         PyErr_SetString(PyExc_ValueError, "more lines than the capacity given");
         goto done;
     }
     {
-        PyObject *parts[6] = {declined_to_list(&c), colon_codes(&c.addresses), NULL, NULL, NULL, NULL};
-        const Dict *dicts[4] = {&c.addresses, &c.states, &c.secctxs, &c.helpers};
+        PyObject *parts[6] = {declined_to_list(chunks, nchunks), colon_codes(&c->addresses), NULL, NULL,
+                              NULL, NULL};
+        const Dict *dicts[4] = {&c->addresses, &c->states, &c->secctxs, &c->helpers};
         int ok = parts[0] != NULL && parts[1] != NULL;
         for (int i = 0; ok && i < 4; i++)
             ok = (parts[i + 2] = dict_to_list(dicts[i])) != NULL;
         if (ok)
-            result = Py_BuildValue("(nOOOOOOO)", c.rows, c.has_counters ? Py_True : Py_False, parts[0],
+            result = Py_BuildValue("(nOOOOOOO)", c->rows, c->has_counters ? Py_True : Py_False, parts[0],
                                    parts[2], parts[1], parts[3], parts[4], parts[5]);
         for (int i = 0; i < 6; i++)
             Py_XDECREF(parts[i]);
@@ -956,11 +1152,8 @@ done:
     for (int i = 0; i < nviews; i++)
         PyBuffer_Release(&views[i]);
     PyBuffer_Release(&data);
-    dict_free(&c.addresses);
-    dict_free(&c.states);
-    dict_free(&c.secctxs);
-    dict_free(&c.helpers);
-    free(c.declined);
+    for (int k = 0; k < MAX_CHUNKS; k++)
+        free_chunk(&chunks[k]);
     return result;
 }
 

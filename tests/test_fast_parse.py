@@ -11,6 +11,8 @@ random entries), where the fast path must either agree exactly or decline.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -508,6 +510,58 @@ def test_gil_released_and_reentrant() -> None:
         assert table.dictionaries == results[0][0].dictionaries
 
 
+# --- Chunked (multi-threaded) parsing gives the very same result -------------------------
+
+
+@contextmanager
+def chunked(threads: int, min_chunk: int) -> Iterator[None]:
+    saved = fast._THREADS, fast._MIN_CHUNK
+    fast._THREADS, fast._MIN_CHUNK = threads, min_chunk
+    try:
+        yield
+    finally:
+        fast._THREADS, fast._MIN_CHUNK = saved
+
+
+def assert_chunking_invisible(data: bytes, first_line: int = 1) -> None:
+    with chunked(1, 1 << 40):
+        single, declined = parse_lines_fast(data, first_line)
+    for threads, min_chunk in ((2, 1), (3, 7), (8, 1), (8, 150), (4, 1000)):
+        with chunked(threads, min_chunk):
+            table, declined_multi = parse_lines_fast(data, first_line)
+        assert declined_multi == declined
+        assert table.dictionaries == single.dictionaries
+        assert set(table.columns) == set(single.columns)
+        for name, column in single.columns.items():
+            assert np.array_equal(table.columns[name], column), (threads, min_chunk, name)
+
+
+def test_chunked_parse_equals_single_threaded() -> None:
+    late = [
+        F1_PARSED[7][0],  # counters
+        F1_PARSED[8][0],  # secctx
+        F8_PARSED[2][0],  # exploded IPv6, collapses with the compressed form of early lines
+        "ipv4     2 tcp      6 1 SYN_SENT2 src=1.2.3.4 dst=5.6.7.8 sport=1 dport=2 src=5.6.7.8 "
+        "dst=1.2.3.4 sport=2 dport=1 mark=0 helper=ftp use=1",
+    ]
+    early = [F1_PARSED[3][0], GOOD, "", F1_DECLINED[0], "   ", F1_PARSED[2][0]]
+    lines = early * 5 + late + early + late * 3 + [F1_DECLINED[1], GOOD]
+    data = ("\n".join(lines) + "\n").encode()
+    assert_chunking_invisible(data)
+    assert_chunking_invisible(data, first_line=77)
+    assert_chunking_invisible(data + GOOD.encode())  # unterminated tail
+    assert_chunking_invisible(data + GOOD.replace(" use=1", "").encode() + b"\n")
+    differential(data)
+
+
+def test_one_huge_line_with_many_chunks() -> None:
+    data = b"x" * 10_000 + b"\n" + GOOD.encode() + b"\n"
+    assert_chunking_invisible(data)
+    with chunked(8, 1):
+        table, declined = parse_lines_fast(data)
+    assert [n for n, _ in declined] == [1] and table.columns["line"].tolist() == [2]
+
+
 # --- Differential fuzzing against the reference -------------------------------------------
 
 SEEDS = [line for line, _ in F1_PARSED + F8_PARSED] + F1_DECLINED + F8_DECLINED + [
@@ -557,7 +611,9 @@ def test_mutated_lines_agree_with_reference_or_are_declined(lines: list[str], fi
         text = lines[n - first]
         assert table.entry(k) == parse_entry_line(text), text  # the reference must agree
     assert len(table) + len(declined) == sum(1 for line in lines if line.strip(" \t\r\v\f"))
-    differential(("\n".join(lines) + "\n").encode(), first)
+    data = ("\n".join(lines) + "\n").encode()
+    differential(data, first)
+    assert_chunking_invisible(data, first)
 
 
 def _strategies() -> object | None:

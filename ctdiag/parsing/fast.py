@@ -14,6 +14,7 @@ declines every non-blank line, so callers need no second code path.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Protocol, cast
 
 import numpy as np
@@ -38,9 +39,29 @@ _BLANK = b" \t\r\v\f"
 _ADDRESS_COLUMNS = DICTIONARIES["addresses"]
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Threads the C parse may use, and the least bytes per thread worth one (the C code caps
+#: the count at 8). Module attributes so tests can force the multi-chunk path on small input.
+_THREADS = min(_cpus(), 8)
+_MIN_CHUNK = 4 << 20
+
+
 class _Accelerator(Protocol):
     def parse(
-        self, data: bytes, first_line: int, capacity: int, columns: tuple[np.ndarray, ...], /
+        self,
+        data: bytes,
+        first_line: int,
+        capacity: int,
+        columns: tuple[np.ndarray, ...],
+        threads: int = 1,
+        min_chunk: int = ...,
+        /,
     ) -> tuple[int, bool, Declined, list[str], list[int], list[str], list[str], list[str]]: ...
 
     def count_lines(self, data: bytes, /) -> int: ...
@@ -79,7 +100,12 @@ def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, 
     capacity = _accel.count_lines(data)
     arrays = _allocate(capacity)
     rows, has_counters, declined, addresses, ipv6_codes, states, secctxs, helpers = _accel.parse(
-        data, first_line, capacity, tuple(arrays[name] for name in _COLUMN_ORDER)
+        data,
+        first_line,
+        capacity,
+        tuple(arrays[name] for name in _COLUMN_ORDER),
+        _THREADS,
+        _MIN_CHUNK,
     )
     # Rows were written from the start, so the unused tail was never touched (not resident);
     # still, copy when most of the allocation is unused so the views do not pin it.
