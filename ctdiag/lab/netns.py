@@ -86,6 +86,7 @@ def run(
     stdin: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     check: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> CommandResult:
     """Run ``argv`` (inside ``namespace`` when given) and wait for it.
 
@@ -95,6 +96,7 @@ def run(
         stdin: text fed to the command's standard input.
         timeout: seconds before the command is killed and :class:`CollectionError` raised.
         check: raise :class:`CollectionError` on a non-zero exit status.
+        env: environment of the command (default: the caller's).
 
     Returns:
         The finished command.
@@ -107,6 +109,7 @@ def run(
             capture_output=True,
             timeout=timeout,
             check=False,
+            env=dict(env) if env is not None else None,
         )
     except subprocess.TimeoutExpired as exc:
         message = f"timed out after {timeout:g} s"
@@ -125,6 +128,18 @@ def run(
     return result
 
 
+def _program_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": _PACKAGE_ROOT, "PYTHONUNBUFFERED": "1"}
+
+
+def run_program(
+    namespace: str, module: str, args: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT
+) -> CommandResult:
+    """Run ``python -m module args`` inside ``namespace`` and wait for it (checked)."""
+    argv = [sys.executable, "-m", module, *args]
+    return run(argv, namespace=namespace, timeout=timeout, env=_program_env())
+
+
 def spawn_program(
     namespace: str, module: str, args: Sequence[str], *, log_name: str
 ) -> subprocess.Popen[bytes]:
@@ -134,7 +149,6 @@ def spawn_program(
     even when the caller that started it is gone.
     """
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    env: Mapping[str, str] = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT, "PYTHONUNBUFFERED": "1"}
     argv = _wrap(namespace, [sys.executable, "-m", module, *args])
     with (STATE_DIR / f"{log_name}.log").open("ab") as log:
         try:
@@ -143,7 +157,7 @@ def spawn_program(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=dict(env),
+                env=_program_env(),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -220,5 +234,14 @@ def read_sysctl(namespace: str, name: str) -> str:
 
 
 def write_sysctl(namespace: str, name: str, value: str | int) -> None:
-    """Write a sysctl inside ``namespace``; raises when it is read-only there."""
-    run(["sysctl", "-q", "-w", f"{name}={value}"], namespace=namespace)
+    """Write a sysctl inside ``namespace`` and read it back.
+
+    Raises:
+        LabError: the value did not stick (read-only in this namespace, or out of range).
+    """
+    # procps sysctl exits 0 even when the kernel refused the write: trust only a read-back.
+    done = run(["sysctl", "-q", "-w", f"{name}={value}"], namespace=namespace, check=False)
+    now = read_sysctl(namespace, name)
+    if now != str(value):
+        reason = done.stderr.strip() or f"reads back {now}"
+        raise LabError(f"{namespace}: cannot set {name}={value}: {reason}")
