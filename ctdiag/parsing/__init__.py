@@ -12,13 +12,14 @@ from ctdiag.parsing.entries import (
     parse_entry_line,
     parse_event_line,
 )
-from ctdiag.parsing.listing import parse_events, parse_listing
+from ctdiag.parsing.listing import looks_like_events, parse_events, parse_listing
 from ctdiag.parsing.trailer import StrippedText, Trailer, strip_stderr
 
 __all__ = [
     "StrippedText",
     "Trailer",
     "is_event_line",
+    "looks_like_events",
     "normalize_address",
     "parse_entry_line",
     "parse_event_line",

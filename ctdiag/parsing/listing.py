@@ -112,6 +112,21 @@ def parse_events(
     return events, _diagnostics(stripped, malformed, read, "events")
 
 
+def looks_like_events(data: bytes | str) -> bool:
+    """Whether a capture is ``conntrack -E`` output, judged by its first flow line.
+
+    Only the head of the capture is looked at (stderr lines such as NOTICE skipped), so this is
+    cheap on a 200 MB listing.
+    """
+    head = data[:65536] if isinstance(data, bytes) else data[:65536].encode("utf-8", "replace")
+    lines = strip_stderr(head).text.split(b"\n")
+    for raw in lines[:-1] if len(lines) > 1 else lines:
+        line = raw.decode("utf-8", "replace")
+        if line.strip():
+            return is_event_line(line)
+    return False
+
+
 def _entry_of(line: str, line_no: int) -> ConntrackEntry:
     if is_event_line(line):
         return parse_event_line(line, line_no).entry
