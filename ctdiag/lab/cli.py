@@ -54,6 +54,11 @@ def add_parser(subparsers: Any) -> None:
                     help="invalid_storm: packets per second")  # fmt: skip
     sc.add_argument("--flows", type=int, default=defaults.flows,
                     help="unreplied_flood: flows per protocol")  # fmt: skip
+    sc.add_argument(
+        "--assured",
+        action="store_true",
+        help="table_pressure: ASSURED flows, so overflow is dropped, not evicted",
+    )
     p.set_defaults(run=run)
 
 
@@ -113,7 +118,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         out.write(f"scenario {chosen.name} reverted\n")
         return EXIT_OK
     options = ScenarioOptions(
-        duration=args.duration, fraction=args.fraction, rate=args.rate, flows=args.flows
+        duration=args.duration,
+        fraction=args.fraction,
+        rate=args.rate,
+        flows=args.flows,
+        assured=args.assured,
     )
     started = chosen.start(node, options)
     out.write(f"scenario {started.name} on ({chosen.description})\n")

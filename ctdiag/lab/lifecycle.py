@@ -30,6 +30,10 @@ SERVERS_MODULE = "ctdiag.lab.servers"
 #: kube-proxy's conntrack settings (``--conntrack-tcp-timeout-*``): the sane baseline.
 NODE_SYSCTLS: tuple[tuple[str, str], ...] = (
     ("net.ipv4.ip_forward", "1"),
+    # table_pressure's assured mode sends its flows' replies from the sink pod toward the
+    # client; strict reverse-path filtering must not depend on the host's defaults.
+    ("net.ipv4.conf.all.rp_filter", "0"),
+    ("net.ipv4.conf.default.rp_filter", "0"),
     ("net.netfilter.nf_conntrack_acct", "1"),
     ("net.netfilter.nf_conntrack_tcp_timeout_established", "86400"),
     ("net.netfilter.nf_conntrack_tcp_timeout_close_wait", "3600"),

@@ -5,8 +5,10 @@ Both run a bounded generator from :mod:`ctdiag.lab.floods` in the client pod.
 
 from __future__ import annotations
 
+import time
+
 from ctdiag.lab import observe
-from ctdiag.lab.netns import spawn_program, terminate_namespace_processes
+from ctdiag.lab.netns import run_program, spawn_program, terminate_namespace_processes
 from ctdiag.lab.scenario_model import (
     FLOODS,
     Scenario,
@@ -21,7 +23,27 @@ from ctdiag.lab.topology import LabNode, PodRole
 # --- table_pressure -------------------------------------------------------------------
 
 
+def _assured_fill(node: LabNode, flows: int, overflow: int) -> tuple[float, float]:
+    """Create ``flows`` ASSURED UDP entries, then offer ``overflow`` more; (fill s, total s)."""
+    client, sink = node.pods_with_role(PodRole.CLIENT)[0], node.pods_with_role(PodRole.SINK)[0]
+    common = ["pass", "--src", client.ip, "--dst", sink.ip]
+    start = time.monotonic()
+    run_program(client.namespace, FLOODS, [*common, "--flows", str(flows)], timeout=60)
+    created = time.monotonic()
+    run_program(sink.namespace, FLOODS, [*common, "--flows", str(flows), "--reverse"], timeout=60)
+    # The kernel assures a replied UDP entry on a packet more than 2 s after its creation.
+    time.sleep(max(0.0, created + 2.5 - time.monotonic()))
+    run_program(client.namespace, FLOODS, [*common, "--flows", str(flows)], timeout=60)
+    filled = time.monotonic() - start
+    if overflow:
+        extra = [*common, "--flows", str(overflow), "--first", str(flows)]
+        run_program(client.namespace, FLOODS, extra, timeout=60)
+    return filled, time.monotonic() - start
+
+
 def _pressure_start(node: LabNode, opts: ScenarioOptions) -> ScenarioReport:
+    if opts.assured:
+        return _assured_start(node, opts)
     ns, sink = node.namespace, node.pods_with_role(PodRole.SINK)[0]
     limit = observe.read_max(ns)
     before = observe.read_stats(ns)
@@ -53,8 +75,29 @@ def _pressure_start(node: LabNode, opts: ScenarioOptions) -> ScenarioReport:
     ))  # fmt: skip
 
 
+def _assured_start(node: LabNode, opts: ScenarioOptions) -> ScenarioReport:
+    ns = node.namespace
+    limit = observe.read_max(ns)
+    before = observe.read_stats(ns)
+    target = int(limit * opts.fraction)
+    # Leave a little room for the lab's own flows; everything past the limit is overflow.
+    flows = max(0, min(target, limit - 64) - before.entries)
+    overflow = max(0, target - limit)
+    update_state(lambda s: s.with_active("table_pressure", True))
+    filled, total = _assured_fill(node, flows, overflow)
+    after = observe.read_stats(ns)
+    return ScenarioReport("table_pressure", (
+        ("nf_conntrack_max", str(limit)), ("target", str(target)),
+        ("assured_flows_sent", str(flows)), ("overflow_flows_sent", str(overflow)),
+        ("count", str(observe.read_count(ns))), ("fill_seconds", f"{filled:.2f}"),
+        ("total_seconds", f"{total:.2f}"),
+        ("early_drop_delta", str(after.early_drop - before.early_drop)),
+        ("drop_delta", str(after.drop - before.drop)),
+    ))  # fmt: skip
+
+
 def _pressure_stop(node: LabNode) -> None:
-    terminate_namespace_processes(client_namespace(node), match=f"{FLOODS} fill ")
+    terminate_namespace_processes(client_namespace(node), match=f"{FLOODS} ")
     # Entries pin global memory and the shared hash table: do not wait for 30 s timeouts.
     observe.flush(node.namespace)
     update_state(lambda s: s.with_active("table_pressure", False))
@@ -94,7 +137,7 @@ def _invalid_stop(node: LabNode) -> None:
 TABLE_PRESSURE = Scenario(
     "table_pressure",
     "fill the node's table to a fraction of nf_conntrack_max with real UDP flows "
-    "(above 1.0: early_drop)",
+    "(above 1.0: early_drop; with assured flows: drop)",
     _pressure_start,
     _pressure_stop,
 )

@@ -30,12 +30,16 @@ class ScenarioOptions:
             overflows and the kernel early-drops.
         rate: ``invalid_storm``: packets per second.
         flows: ``unreplied_flood``: flows per protocol.
+        assured: ``table_pressure``: make the fill flows ASSURED (replied, then used again
+            after 2 s), so that early drop cannot evict them and flows beyond the limit are
+            dropped (``drop`` counter, "table full, dropping packet").
     """
 
     duration: float = 30.0
     fraction: float = 0.8
     rate: float = 500.0
     flows: int = 200
+    assured: bool = False
 
 
 @dataclass(frozen=True, slots=True)

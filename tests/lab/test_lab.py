@@ -260,6 +260,22 @@ def test_table_overflow_makes_the_kernel_early_drop(lab: LabNode) -> None:
     assert observe.read_count(lab.namespace) < 1000
 
 
+def test_table_full_of_assured_flows_makes_the_kernel_drop(lab: LabNode) -> None:
+    pressure = SCENARIOS["table_pressure"]
+    before = observe.read_stats(lab.namespace)
+    try:
+        report = pressure.start(lab, ScenarioOptions(fraction=1.02, assured=True))
+        after = observe.read_stats(lab.namespace)
+        print(f"table_pressure 1.02 assured: {report.facts}")
+        overflow = int(report.fact("overflow_flows_sent"))
+        # Early drop skips ASSURED entries: (nearly) every flow past the limit is dropped.
+        assert after.drop - before.drop >= 0.9 * overflow
+        assert after.early_drop - before.early_drop < 0.1 * overflow
+    finally:
+        pressure.stop(lab)
+    assert observe.read_count(lab.namespace) < 1000
+
+
 def test_down_removes_every_namespace_link_and_process(lab: LabNode) -> None:
     # A stray process nobody tracks, as if its starter had crashed.
     args = ["steady", "--target", lab.service("dns").cluster_ip, "--port", "53", "--duration", "60"]
