@@ -10,9 +10,9 @@ random entries), where the fast path must either agree exactly or decline.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,9 @@ from ctdiag.model import ConntrackEntry, Family, FlowTuple
 from ctdiag.parsing import fast
 from ctdiag.parsing.entries import parse_entry_line
 from ctdiag.parsing.fast import AVAILABLE, parse_lines_fast
+from ctdiag.render import render_conntrack_line, render_proc_line
 from ctdiag.table import COUNTER_COLUMN, ConntrackTable
+from tests.strategies import entries
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason="ctdiag._fastparse is not built")
 
@@ -66,60 +68,135 @@ def one(line: str | bytes) -> ConntrackEntry | None:
 F1_PARSED = [
     (
         "tcp      6 431999 ESTABLISHED src=203.0.113.50 dst=198.51.100.10 sport=51234 dport=443 src=10.0.0.21 dst=203.0.113.50 sport=8443 dport=51234 [ASSURED] mark=0 use=1",
-        tcp(ports("203.0.113.50", "198.51.100.10", 51234, 443), ports("10.0.0.21", "203.0.113.50", 8443, 51234),
-            timeout=431999, state="ESTABLISHED", flags=("ASSURED",), mark=0, use=1),
+        tcp(
+            ports("203.0.113.50", "198.51.100.10", 51234, 443),
+            ports("10.0.0.21", "203.0.113.50", 8443, 51234),
+            timeout=431999,
+            state="ESTABLISHED",
+            flags=("ASSURED",),
+            mark=0,
+            use=1,
+        ),
     ),
     (
         "udp      17 28 src=10.0.0.5 dst=192.0.2.53 sport=40312 dport=53 [UNREPLIED] src=192.0.2.53 dst=10.0.0.5 sport=53 dport=40312 mark=0 use=1",
-        udp(ports("10.0.0.5", "192.0.2.53", 40312, 53), ports("192.0.2.53", "10.0.0.5", 53, 40312),
-            timeout=28, flags=("UNREPLIED",), mark=0, use=1),
+        udp(
+            ports("10.0.0.5", "192.0.2.53", 40312, 53),
+            ports("192.0.2.53", "10.0.0.5", 53, 40312),
+            timeout=28,
+            flags=("UNREPLIED",),
+            mark=0,
+            use=1,
+        ),
     ),
     (
         "icmp     1 29 src=10.0.0.5 dst=192.0.2.1 type=8 code=0 id=3110 src=192.0.2.1 dst=10.0.0.5 type=0 code=0 id=3110 mark=0 use=1",
-        ConntrackEntry(V4, "icmp", 1, icmp("10.0.0.5", "192.0.2.1", 8, 0, 3110), icmp("192.0.2.1", "10.0.0.5", 0, 0, 3110),
-                       timeout=29, mark=0, use=1),
+        ConntrackEntry(
+            V4,
+            "icmp",
+            1,
+            icmp("10.0.0.5", "192.0.2.1", 8, 0, 3110),
+            icmp("192.0.2.1", "10.0.0.5", 0, 0, 3110),
+            timeout=29,
+            mark=0,
+            use=1,
+        ),
     ),
     (
         "tcp      6 431985 ESTABLISHED src=2001:db8::5 dst=2001:db8::1 sport=49152 dport=22 src=2001:db8::1 dst=2001:db8::5 sport=22 dport=49152 [ASSURED] mark=0 use=1",
-        tcp(ports("2001:db8::5", "2001:db8::1", 49152, 22), ports("2001:db8::1", "2001:db8::5", 22, 49152),
-            timeout=431985, state="ESTABLISHED", flags=("ASSURED",), mark=0, use=1),
+        tcp(
+            ports("2001:db8::5", "2001:db8::1", 49152, 22),
+            ports("2001:db8::1", "2001:db8::5", 22, 49152),
+            timeout=431985,
+            state="ESTABLISHED",
+            flags=("ASSURED",),
+            mark=0,
+            use=1,
+        ),
     ),
     (
         "sctp     132 210 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=36412 dport=36412 src=10.0.0.2 dst=10.0.0.1 sport=36412 dport=36412 [ASSURED] mark=0 use=1",
-        ConntrackEntry(V4, "sctp", 132, ports("10.0.0.1", "10.0.0.2", 36412, 36412), ports("10.0.0.2", "10.0.0.1", 36412, 36412),
-                       timeout=210, state="ESTABLISHED", flags=("ASSURED",), mark=0, use=1),
+        ConntrackEntry(
+            V4,
+            "sctp",
+            132,
+            ports("10.0.0.1", "10.0.0.2", 36412, 36412),
+            ports("10.0.0.2", "10.0.0.1", 36412, 36412),
+            timeout=210,
+            state="ESTABLISHED",
+            flags=("ASSURED",),
+            mark=0,
+            use=1,
+        ),
     ),
     (
         "udp      17 25 src=172.16.0.2 dst=8.8.8.8 sport=5353 dport=53 src=8.8.8.8 dst=172.16.0.2 sport=53 dport=5353 mark=0 zone=5 use=1",
-        udp(ports("172.16.0.2", "8.8.8.8", 5353, 53), ports("8.8.8.8", "172.16.0.2", 53, 5353),
-            timeout=25, mark=0, zone=5, use=1),
+        udp(
+            ports("172.16.0.2", "8.8.8.8", 5353, 53),
+            ports("8.8.8.8", "172.16.0.2", 53, 5353),
+            timeout=25,
+            mark=0,
+            zone=5,
+            use=1,
+        ),
     ),
     (
         "udp      17 25 src=172.16.0.2 dst=8.8.8.8 sport=5353 dport=53 zone-orig=7 src=8.8.8.8 dst=172.16.0.2 sport=53 dport=5353 mark=0 use=1",
-        udp(ports("172.16.0.2", "8.8.8.8", 5353, 53, zone=7), ports("8.8.8.8", "172.16.0.2", 53, 5353),
-            timeout=25, mark=0, use=1),
+        udp(
+            ports("172.16.0.2", "8.8.8.8", 5353, 53, zone=7),
+            ports("8.8.8.8", "172.16.0.2", 53, 5353),
+            timeout=25,
+            mark=0,
+            use=1,
+        ),
     ),
     (
         "tcp      6 299 ESTABLISHED src=10.1.1.2 dst=10.1.1.3 sport=34567 dport=80 packets=12 bytes=1840 src=10.1.1.3 dst=10.1.1.2 sport=80 dport=34567 packets=10 bytes=10420 [ASSURED] mark=0 use=1",
-        tcp(ports("10.1.1.2", "10.1.1.3", 34567, 80, packets=12, bytes=1840),
+        tcp(
+            ports("10.1.1.2", "10.1.1.3", 34567, 80, packets=12, bytes=1840),
             ports("10.1.1.3", "10.1.1.2", 80, 34567, packets=10, bytes=10420),
-            timeout=299, state="ESTABLISHED", flags=("ASSURED",), mark=0, use=1),
+            timeout=299,
+            state="ESTABLISHED",
+            flags=("ASSURED",),
+            mark=0,
+            use=1,
+        ),
     ),
     (
         "tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=58008 dport=22 src=10.0.2.15 dst=10.0.2.2 sport=22 dport=58008 [ASSURED] mark=0 secctx=system_u:object_r:unlabeled_t:s0 use=1",
-        tcp(ports("10.0.2.2", "10.0.2.15", 58008, 22), ports("10.0.2.15", "10.0.2.2", 22, 58008),
-            timeout=431999, state="ESTABLISHED", flags=("ASSURED",), mark=0,
-            secctx="system_u:object_r:unlabeled_t:s0", use=1),
+        tcp(
+            ports("10.0.2.2", "10.0.2.15", 58008, 22),
+            ports("10.0.2.15", "10.0.2.2", 22, 58008),
+            timeout=431999,
+            state="ESTABLISHED",
+            flags=("ASSURED",),
+            mark=0,
+            secctx="system_u:object_r:unlabeled_t:s0",
+            use=1,
+        ),
     ),
     (
         "tcp      6 src=192.168.1.100 dst=93.184.216.34 sport=50512 dport=443 src=93.184.216.34 dst=203.0.113.7 sport=443 dport=50512 [OFFLOAD] mark=0 use=2",
-        tcp(ports("192.168.1.100", "93.184.216.34", 50512, 443), ports("93.184.216.34", "203.0.113.7", 443, 50512),
-            flags=("OFFLOAD",), mark=0, use=2),
+        tcp(
+            ports("192.168.1.100", "93.184.216.34", 50512, 443),
+            ports("93.184.216.34", "203.0.113.7", 443, 50512),
+            flags=("OFFLOAD",),
+            mark=0,
+            use=2,
+        ),
     ),
     (
         "ipv6     10 icmpv6   58 29 src=2001:db8::5 dst=2001:db8::1 type=128 code=0 id=4711 src=2001:db8::1 dst=2001:db8::5 type=129 code=0 id=4711 mark=0 use=1",
-        ConntrackEntry(V6, "icmpv6", 58, icmp("2001:db8::5", "2001:db8::1", 128, 0, 4711),
-                       icmp("2001:db8::1", "2001:db8::5", 129, 0, 4711), timeout=29, mark=0, use=1),
+        ConntrackEntry(
+            V6,
+            "icmpv6",
+            58,
+            icmp("2001:db8::5", "2001:db8::1", 128, 0, 4711),
+            icmp("2001:db8::1", "2001:db8::5", 129, 0, 4711),
+            timeout=29,
+            mark=0,
+            use=1,
+        ),
     ),
 ]
 
@@ -146,30 +223,63 @@ EVENTS = [
 F8_PARSED = [
     (
         "ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.2.2 dst=10.0.2.15 sport=58008 dport=22 src=10.0.2.15 dst=10.0.2.2 sport=22 dport=58008 [ASSURED] mark=0 secctx=system_u:object_r:unlabeled_t:s0 zone=0 use=2",
-        tcp(ports("10.0.2.2", "10.0.2.15", 58008, 22), ports("10.0.2.15", "10.0.2.2", 22, 58008),
-            timeout=431999, state="ESTABLISHED", flags=("ASSURED",), mark=0,
-            secctx="system_u:object_r:unlabeled_t:s0", zone=0, use=2),
+        tcp(
+            ports("10.0.2.2", "10.0.2.15", 58008, 22),
+            ports("10.0.2.15", "10.0.2.2", 22, 58008),
+            timeout=431999,
+            state="ESTABLISHED",
+            flags=("ASSURED",),
+            mark=0,
+            secctx="system_u:object_r:unlabeled_t:s0",
+            zone=0,
+            use=2,
+        ),
     ),
     (
         "ipv4     2 udp      17 9 src=0.0.0.0 dst=255.255.255.255 sport=68 dport=67 [UNREPLIED] src=255.255.255.255 dst=0.0.0.0 sport=67 dport=68 mark=0 zone=0 use=2",
-        udp(ports("0.0.0.0", "255.255.255.255", 68, 67), ports("255.255.255.255", "0.0.0.0", 67, 68),
-            timeout=9, flags=("UNREPLIED",), mark=0, use=2),
+        udp(
+            ports("0.0.0.0", "255.255.255.255", 68, 67),
+            ports("255.255.255.255", "0.0.0.0", 67, 68),
+            timeout=9,
+            flags=("UNREPLIED",),
+            mark=0,
+            use=2,
+        ),
     ),
     (
         "ipv6     10 tcp      6 431985 ESTABLISHED src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0001 sport=49152 dport=22 src=2001:0db8:0000:0000:0000:0000:0000:0001 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=22 dport=49152 [ASSURED] mark=0 zone=0 use=2",
-        tcp(ports("2001:db8::5", "2001:db8::1", 49152, 22), ports("2001:db8::1", "2001:db8::5", 22, 49152),
-            timeout=431985, state="ESTABLISHED", flags=("ASSURED",), mark=0, use=2),
+        tcp(
+            ports("2001:db8::5", "2001:db8::1", 49152, 22),
+            ports("2001:db8::1", "2001:db8::5", 22, 49152),
+            timeout=431985,
+            state="ESTABLISHED",
+            flags=("ASSURED",),
+            mark=0,
+            use=2,
+        ),
     ),
     (
         "ipv4     2 tcp      6 src=192.168.100.101 dst=104.20.23.154 sport=35058 dport=443 packets=3 bytes=123 src=104.20.23.154 dst=100.64.12.34 sport=443 dport=35058 packets=4 bytes=567 [HW_OFFLOAD] mark=0 zone=0 use=3",
-        tcp(ports("192.168.100.101", "104.20.23.154", 35058, 443, packets=3, bytes=123),
+        tcp(
+            ports("192.168.100.101", "104.20.23.154", 35058, 443, packets=3, bytes=123),
             ports("104.20.23.154", "100.64.12.34", 443, 35058, packets=4, bytes=567),
-            flags=("HW_OFFLOAD",), mark=0, use=3),
+            flags=("HW_OFFLOAD",),
+            mark=0,
+            use=3,
+        ),
     ),
     (
         "ipv4     2 tcp      6 117 TIME_WAIT src=10.45.4.124 dst=10.45.8.10 sport=36903 dport=8080 src=10.45.8.10 dst=10.45.4.124 sport=8080 dport=36903 [ASSURED] mark=0 zone=0 delta-time=63 use=2",
-        tcp(ports("10.45.4.124", "10.45.8.10", 36903, 8080), ports("10.45.8.10", "10.45.4.124", 8080, 36903),
-            timeout=117, state="TIME_WAIT", flags=("ASSURED",), mark=0, delta_time=63, use=2),
+        tcp(
+            ports("10.45.4.124", "10.45.8.10", 36903, 8080),
+            ports("10.45.8.10", "10.45.4.124", 8080, 36903),
+            timeout=117,
+            state="TIME_WAIT",
+            flags=("ASSURED",),
+            mark=0,
+            delta_time=63,
+            use=2,
+        ),
     ),
 ]
 
@@ -190,7 +300,12 @@ def test_section_12_lines_outside_the_grammar_are_declined(line: str) -> None:
 
 
 def test_section_12_block_keeps_order_lines_and_dictionaries() -> None:
-    lines = [line for line, _ in F1_PARSED] + F1_DECLINED + [line for line, _ in F8_PARSED] + F8_DECLINED
+    lines = (
+        [line for line, _ in F1_PARSED]
+        + F1_DECLINED
+        + [line for line, _ in F8_PARSED]
+        + F8_DECLINED
+    )
     table, declined = parse_lines_fast(("\n".join(lines) + "\n").encode())
     expected = [e for _, e in F1_PARSED] + [e for _, e in F8_PARSED]
     assert list(table) == expected
@@ -210,7 +325,9 @@ def test_section_12_block_keeps_order_lines_and_dictionaries() -> None:
 # --- The table equals what TableBuilder makes of the reference entries --------------------
 
 
-def assert_same_table(table: ConntrackTable, entries: list[ConntrackEntry], lines: list[int]) -> None:
+def assert_same_table(
+    table: ConntrackTable, entries: list[ConntrackEntry], lines: list[int]
+) -> None:
     reference = ConntrackTable.from_entries(entries, lines=lines)
     assert table.dictionaries == reference.dictionaries
     assert set(table.columns) == set(reference.columns)
@@ -244,7 +361,11 @@ def differential(data: bytes, first_line: int = 1) -> ConntrackTable:
 
 @pytest.mark.parametrize(
     "name",
-    sorted(p.name for p in CAPTURES.glob("*.stdout") if p.name.startswith(("conntrack_", "proc_net_nf"))),
+    sorted(
+        p.name
+        for p in CAPTURES.glob("*.stdout")
+        if p.name.startswith(("conntrack_", "proc_net_nf"))
+    ),
 )
 def test_real_captures_agree_with_reference(name: str) -> None:
     differential((CAPTURES / name).read_bytes())
@@ -383,9 +504,24 @@ def test_icmp_type_and_code_wider_than_a_byte_are_declined() -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["1::2::3", ":1::2", "1::2:", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "12345::1", "::1.2.3",
-     "::1.2.3.04", "::1.2.3.4.5", "1.2.3.4::", "1:2:3:4:5:6:7:8::", "::ffff:1.2.3.256", ":::",
-     ":", "::g", "1::2:3:4:5:6:7:8"],
+    [
+        "1::2::3",
+        ":1::2",
+        "1::2:",
+        "1:2:3:4:5:6:7:8:9",
+        "1:2:3:4:5:6:7",
+        "12345::1",
+        "::1.2.3",
+        "::1.2.3.04",
+        "::1.2.3.4.5",
+        "1.2.3.4::",
+        "1:2:3:4:5:6:7:8::",
+        "::ffff:1.2.3.256",
+        ":::",
+        ":",
+        "::g",
+        "1::2:3:4:5:6:7:8",
+    ],
 )
 def test_invalid_ipv6_is_declined(address: str) -> None:
     line = F1_PARSED[3][0].replace("src=2001:db8::5", f"src={address}", 1)
@@ -396,9 +532,16 @@ def test_invalid_ipv6_is_declined(address: str) -> None:
 
 @pytest.mark.parametrize(
     "address,normal",
-    [("::", "::"), ("::1", "::1"), ("1::", "1::"), ("1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:0"),
-     ("::ffff:192.0.2.1", "::ffff:192.0.2.1"), ("::FFFF:c000:0201", "::ffff:192.0.2.1"),
-     ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"), ("fe80::1:2.3.4.5", "fe80::1:203:405")],
+    [
+        ("::", "::"),
+        ("::1", "::1"),
+        ("1::", "1::"),
+        ("1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:0"),
+        ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
+        ("::FFFF:c000:0201", "::ffff:192.0.2.1"),
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        ("fe80::1:2.3.4.5", "fe80::1:203:405"),
+    ],
 )
 def test_valid_ipv6_is_normalised_like_the_reference(address: str, normal: str) -> None:
     line = F1_PARSED[3][0].replace("src=2001:db8::5", f"src={address}", 1)
@@ -473,7 +616,9 @@ def test_ipv6_raw_forms_collapse_to_one_code() -> None:
     assert table.columns["orig_src"].tolist() == [0, 0, 0]
 
 
-def test_rows_whose_address_the_reference_refuses_are_declined(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_whose_address_the_reference_refuses_are_declined(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Belt and braces: if normalising a value fails after C accepted it, decline its rows."""
     real = fast.normalize_address
 
@@ -564,11 +709,16 @@ def test_one_huge_line_with_many_chunks() -> None:
 
 # --- Differential fuzzing against the reference -------------------------------------------
 
-SEEDS = [line for line, _ in F1_PARSED + F8_PARSED] + F1_DECLINED + F8_DECLINED + [
-    "ipv4     2 tcp      6 4294967295 SYN_SENT2 src=1.2.3.4 dst=5.6.7.8 sport=1 dport=2 zone-orig=3 "
-    "packets=1 bytes=2 [UNREPLIED] src=5.6.7.8 dst=1.2.3.4 sport=2 dport=1 zone-reply=4 packets=3 "
-    "bytes=4 [HW_OFFLOAD] mark=5 secctx=a:b zone=6 delta-time=7 helper=ftp use=8 id=9",
-]
+SEEDS = (
+    [line for line, _ in F1_PARSED + F8_PARSED]
+    + F1_DECLINED
+    + F8_DECLINED
+    + [
+        "ipv4     2 tcp      6 4294967295 SYN_SENT2 src=1.2.3.4 dst=5.6.7.8 sport=1 dport=2 zone-orig=3 "
+        "packets=1 bytes=2 [UNREPLIED] src=5.6.7.8 dst=1.2.3.4 sport=2 dport=1 zone-reply=4 packets=3 "
+        "bytes=4 [HW_OFFLOAD] mark=5 secctx=a:b zone=6 delta-time=7 helper=ftp use=8 id=9",
+    ]
+)
 VOCABULARY = [
     "src=10.0.0.1", "dst=::1", "sport=1", "dport=70000", "type=8", "code=0", "id=1", "[ASSURED]",
     "[UNREPLIED]", "[OFFLOAD]", "[USERSPACE]", "mark=1", "zone=1", "zone-orig=1", "zone-reply=1",
@@ -616,28 +766,38 @@ def test_mutated_lines_agree_with_reference_or_are_declined(lines: list[str], fi
     assert_chunking_invisible(data, first)
 
 
-def _strategies() -> object | None:
-    try:
-        return importlib.import_module("tests.strategies")
-    except ImportError:
-        return None
+def _common(entry: ConntrackEntry) -> ConntrackEntry:
+    """The entry without the fields outside the fast grammar, so that it is not declined."""
+    return replace(entry, labels=None, start=None, stop=None, extra=(), secmark=None)
 
 
-def _entry_strategy() -> st.SearchStrategy[ConntrackEntry]:
-    module = _strategies()
-    strategy = getattr(module, "entries", None) if module is not None else None
-    if strategy is None:
-        return st.nothing()
-    return strategy() if callable(strategy) else strategy  # type: ignore[no-any-return]
-
-
-@pytest.mark.skipif(_strategies() is None, reason="tests/strategies.py not there yet")
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.deferred(_entry_strategy), min_size=1, max_size=6))
-def test_rendered_random_entries_agree_with_reference(entries: list[ConntrackEntry]) -> None:
-    from ctdiag.render import render_conntrack_line, render_proc_line
-
-    for render in (render_proc_line, render_conntrack_line,
-                   lambda e: render_conntrack_line(e, extended=True, with_id=True)):  # fmt: skip
-        data = "".join(render(e) + "\n" for e in entries).encode()
+@given(st.lists(entries() | entries().map(_common), min_size=1, max_size=6))
+def test_rendered_random_entries_agree_with_reference(entries_: list[ConntrackEntry]) -> None:
+    renderers = (
+        render_proc_line,
+        render_conntrack_line,
+        lambda e: render_conntrack_line(e, extended=True, with_id=True),
+    )
+    for render in renderers:
+        data = "".join(render(e) + "\n" for e in entries_).encode()
         differential(data)
+        assert_chunking_invisible(data)
+
+
+def test_rendered_common_entries_are_mostly_parsed() -> None:
+    """Guard against a differential test that passes by declining everything."""
+    parsed = total = 0
+
+    # Most declines here are by design: a single line without use= is a possible truncated
+    # last line; GRE, unknown protocols and secctx with spaces are outside the grammar.
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
+    @given(entries().map(_common))
+    def count(entry: ConntrackEntry) -> None:
+        nonlocal parsed, total
+        table, _ = parse_lines_fast((render_proc_line(entry) + "\n").encode())
+        parsed += len(table)
+        total += 1
+
+    count()
+    assert parsed >= total // 8, (parsed, total)
