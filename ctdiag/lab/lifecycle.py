@@ -6,9 +6,14 @@ inside them, and deletes them, so it also cleans up after a lab whose builder di
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from ctdiag.lab import rules
 from ctdiag.lab.netns import (
@@ -39,6 +44,8 @@ NODE_SYSCTLS: tuple[tuple[str, str], ...] = (
     ("net.netfilter.nf_conntrack_tcp_timeout_close_wait", "3600"),
 )
 READY_TIMEOUT = 10.0
+#: Outside the state directory on purpose: ``down`` must not delete a lock someone holds.
+LOCK_FILE = Path("/run/ctdlab.lock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,32 @@ def wait_listening(namespace: str, port: int, proto: str, timeout: float = READY
             return
         time.sleep(0.1)
     raise LabError(f"{namespace}: nothing listens on {proto}/{port} after {timeout:g} s")
+
+
+@contextlib.contextmanager
+def exclusive_lab(timeout: float = 300.0) -> Iterator[None]:
+    """Hold the machine-wide lab lock: there is one set of ``ctdlab-`` names per machine.
+
+    ``up`` tears down any previous lab, so two users (pytest-xdist workers, a test run and
+    a CLI user) would destroy each other's lab; whoever holds this lock owns the lab.
+
+    Raises:
+        LabError: the lock stayed taken for ``timeout`` seconds.
+    """
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabError(f"{LOCK_FILE} held by another lab user") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)
 
 
 def up(node: LabNode | None = None) -> LabNode:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ctdiag.lab import observe
-from ctdiag.lab.lifecycle import down, status, up, wait_listening
+from ctdiag.lab.lifecycle import down, exclusive_lab, status, up, wait_listening
 from ctdiag.lab.netns import (
     PREFIX,
     LabError,
@@ -36,6 +36,10 @@ CLIENTS = "ctdiag.lab.clients"
 
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest) -> Iterator[LabNode]:
+    # One lab per machine: pytest-xdist workers wait for each other instead of colliding.
+    lock = exclusive_lab()
+    lock.__enter__()
+    request.addfinalizer(lambda: lock.__exit__(None, None, None))
     request.addfinalizer(down)
     started = time.monotonic()
     node = up()
@@ -289,3 +293,5 @@ def test_down_removes_every_namespace_link_and_process(lab: LabNode) -> None:
     assert PREFIX not in run(["ip", "-o", "link", "show"]).stdout
     assert not _lab_programs()
     assert down().namespaces == ()  # idempotent
+    # Rebuild, so tests ordered after this one (xdist, -p randomly) still find their lab.
+    up()
