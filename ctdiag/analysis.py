@@ -15,6 +15,7 @@ from ctdiag.model import HALF_OPEN_STATES, PORT_PROTOCOLS, PROTOCOL_NAMES
 from ctdiag.table import ConntrackTable, FlagBit, Present
 
 DEFAULT_TOP = 10
+DEFAULT_DNAT_GROUPS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,8 @@ class TableSummary:
     top_destinations: tuple[Count, ...]
     top_unreplied_destinations: tuple[Count, ...]
     dnat_groups: tuple[DnatGroup, ...]
+    """The largest groups only (see ``dnat_group_count``)."""
+    dnat_group_count: int
 
     def share(self, count: int) -> float:
         """``count`` as a fraction of all entries (0.0 for an empty table)."""
@@ -90,6 +93,7 @@ class TableSummary:
             "top_sources": ranking(self.top_sources),
             "top_destinations": ranking(self.top_destinations),
             "top_unreplied_destinations": ranking(self.top_unreplied_destinations),
+            "dnat_group_count": self.dnat_group_count,
             "dnat_groups": [
                 {
                     "protocol": g.protocol,
@@ -128,15 +132,38 @@ def nat_masks(table: ConntrackTable) -> tuple[np.ndarray, np.ndarray]:
     return dnat, snat
 
 
+def _groups(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group rows with equal keys (integer arrays, most significant first) by one sort.
+
+    Returns:
+        ``order`` (row indices, each group contiguous and in input order within it), the start
+        of each group in ``order``, and each group's size.
+    """
+    order = np.lexsort([k for k in reversed(keys)])  # lexsort's last key is the primary one
+    change = np.zeros(len(order), dtype=bool)
+    change[:1] = True
+    for key in keys:
+        ranked = key[order]
+        change[1:] |= ranked[1:] != ranked[:-1]
+    starts = np.flatnonzero(change)
+    return order, starts, np.diff(np.append(starts, len(order)))
+
+
+def _largest(counts: np.ndarray, first_rows: np.ndarray, limit: int | None) -> np.ndarray:
+    """Indices of the ``limit`` largest counts; equal counts keep the order of first appearance."""
+    ranked = np.lexsort((first_rows, -counts.astype(np.int64)))
+    return ranked if limit is None else ranked[:limit]
+
+
 def _ranking(table: ConntrackTable, codes: np.ndarray, top: int) -> tuple[Count, ...]:
     if not len(codes):
         return ()
     counts = np.bincount(codes)
     nonzero = np.flatnonzero(counts)
+    chosen = nonzero[_largest(counts[nonzero], nonzero, top)]
     addresses = table.dictionaries["addresses"]
-    # Sort by count descending, then by address text so equal counts have a stable order.
-    order = sorted(nonzero.tolist(), key=lambda k: (-int(counts[k]), addresses[k]))[:top]
-    return tuple(Count(addresses[k], int(counts[k])) for k in order)
+    items = [Count(addresses[k], int(counts[k])) for k in chosen.tolist()]
+    return tuple(sorted(items, key=lambda i: (-i.count, i.key)))
 
 
 def _histogram(names: list[str], codes: np.ndarray) -> dict[str, int]:
@@ -145,75 +172,100 @@ def _histogram(names: list[str], codes: np.ndarray) -> dict[str, int]:
     return dict(sorted(pairs, key=lambda p: (-p[1], p[0])))
 
 
+def _port_columns(table: ConntrackTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(orig dport, reply sport) of ``rows`` as int64, -1 for protocols without ports."""
+    c = table.columns
+    has_port = np.isin(c["protonum"][rows], list(PORT_PROTOCOLS))
+    dport = np.where(has_port, c["orig_l4"][rows, 1].astype(np.int64), -1)
+    sport = np.where(has_port, c["reply_l4"][rows, 0].astype(np.int64), -1)
+    return dport, sport
+
+
 def _unreplied_destinations(table: ConntrackTable, mask: np.ndarray, top: int) -> tuple[Count, ...]:
     c = table.columns
     rows = np.flatnonzero(mask)
     if not len(rows):
         return ()
-    has_port = np.isin(c["protonum"][rows], list(PORT_PROTOCOLS))
-    dport = np.where(has_port, c["orig_l4"][rows, 1].astype(np.int64), -1)
-    key = (c["orig_dst"][rows].astype(np.int64) << 25) | ((dport + 1) << 8) | c["protonum"][rows]
-    uniq, counts = np.unique(key, return_counts=True)
+    dport, _ = _port_columns(table, rows)
+    protonum, dst = c["protonum"][rows], c["orig_dst"][rows]
+    order, starts, counts = _groups([dst.astype(np.int64), dport, protonum.astype(np.int64)])
     addresses = table.dictionaries["addresses"]
     items = []
-    for k, n in zip(uniq.tolist(), counts.tolist(), strict=True):
-        port = ((k >> 8) & 0x1FFFF) - 1
-        proto = PROTOCOL_NAMES.get(k & 0xFF, str(k & 0xFF))
-        items.append(Count(_endpoint(addresses[k >> 25], port if port >= 0 else None, proto), n))
-    items.sort(key=lambda i: (-i.count, i.key))
-    return tuple(items[:top])
+    for g in _largest(counts, order[starts], top).tolist():
+        k = int(order[starts[g]])
+        port = int(dport[k])
+        proto = PROTOCOL_NAMES.get(int(protonum[k]), str(int(protonum[k])))
+        address = addresses[int(dst[k])]
+        items.append(Count(_endpoint(address, port if port >= 0 else None, proto), int(counts[g])))
+    return tuple(sorted(items, key=lambda i: (-i.count, i.key)))
 
 
-def dnat_groups(table: ConntrackTable, dnat: np.ndarray | None = None) -> tuple[DnatGroup, ...]:
-    """DNAT'd rows grouped by protocol, zone, original destination and reply source."""
-    c = table.columns
+def dnat_groups(
+    table: ConntrackTable, dnat: np.ndarray | None = None, *, limit: int | None = None
+) -> tuple[DnatGroup, ...]:
+    """DNAT'd rows grouped by protocol, zone, original destination and reply source.
+
+    Args:
+        table: the table.
+        dnat: the DNAT mask of :func:`nat_masks`, when the caller has it already.
+        limit: keep only the largest groups (equal sizes: first seen first); all when None.
+
+    Returns:
+        Groups, largest first, then by Service and endpoint text.
+    """
     if dnat is None:
         dnat, _ = nat_masks(table)
+    return _dnat_groups(table, dnat, limit)[0]
+
+
+def _dnat_groups(
+    table: ConntrackTable, dnat: np.ndarray, limit: int | None
+) -> tuple[tuple[DnatGroup, ...], int]:
+    """The (largest) DNAT groups and how many groups there are in all."""
+    c = table.columns
     rows = np.flatnonzero(dnat)
     if not len(rows):
-        return ()
-    has_port = np.isin(c["protonum"][rows], list(PORT_PROTOCOLS))
-    keys = np.empty(
-        len(rows),
-        dtype=[
-            ("proto", "u1"),
-            ("zone", "u2"),
-            ("dst", "u4"),
-            ("dport", "i4"),
-            ("src", "u4"),
-            ("sport", "i4"),
-        ],
+        return (), 0
+    dport, sport = _port_columns(table, rows)
+    proto_zone = (c["protonum"][rows].astype(np.int64) << 16) | c["zone"][rows]
+    dst, src = c["orig_dst"][rows], c["reply_src"][rows]
+    order, starts, counts = _groups(
+        [proto_zone, dst.astype(np.int64), dport, src.astype(np.int64), sport]
     )
-    keys["proto"] = c["protonum"][rows]
-    keys["zone"] = c["zone"][rows]
-    keys["dst"] = c["orig_dst"][rows]
-    keys["dport"] = np.where(has_port, c["orig_l4"][rows, 1], -1)
-    keys["src"] = c["reply_src"][rows]
-    keys["sport"] = np.where(has_port, c["reply_l4"][rows, 0], -1)
-    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    unreplied = np.bincount(
-        inverse.ravel(), weights=(c["flags"][rows] & FlagBit.UNREPLIED) != 0, minlength=len(uniq)
-    )
+    unreplied_sorted = ((c["flags"][rows] & FlagBit.UNREPLIED) != 0)[order].astype(np.int64)
+    unreplied = np.add.reduceat(unreplied_sorted, starts)
     addresses = table.dictionaries["addresses"]
-    groups = [
-        DnatGroup(
-            protocol=PROTOCOL_NAMES.get(int(u["proto"]), str(int(u["proto"]))),
-            orig_dst=addresses[int(u["dst"])],
-            orig_dport=int(u["dport"]) if u["dport"] >= 0 else None,
-            reply_src=addresses[int(u["src"])],
-            reply_sport=int(u["sport"]) if u["sport"] >= 0 else None,
-            zone=int(u["zone"]),
-            count=int(n),
-            unreplied=int(un),
+    groups = []
+    for g in _largest(counts, order[starts], limit).tolist():
+        k = int(order[starts[g]])
+        protonum = int(proto_zone[k] >> 16)
+        groups.append(
+            DnatGroup(
+                protocol=PROTOCOL_NAMES.get(protonum, str(protonum)),
+                orig_dst=addresses[int(dst[k])],
+                orig_dport=int(dport[k]) if dport[k] >= 0 else None,
+                reply_src=addresses[int(src[k])],
+                reply_sport=int(sport[k]) if sport[k] >= 0 else None,
+                zone=int(proto_zone[k] & 0xFFFF),
+                count=int(counts[g]),
+                unreplied=int(unreplied[g]),
+            )
         )
-        for u, n, un in zip(uniq, counts, unreplied, strict=True)
-    ]
     groups.sort(key=lambda g: (-g.count, g.service, g.endpoint, g.zone))
-    return tuple(groups)
+    return tuple(groups), len(starts)
 
 
-def summarize(table: ConntrackTable, *, top: int = DEFAULT_TOP) -> TableSummary:
-    """Every aggregation the checks and the report use, in one pass over the columns."""
+def summarize(
+    table: ConntrackTable, *, top: int = DEFAULT_TOP, dnat_group_limit: int = DEFAULT_DNAT_GROUPS
+) -> TableSummary:
+    """Every aggregation the checks and the report use, in one pass over the columns.
+
+    Args:
+        table: the table.
+        top: length of the rankings (sources, destinations, UNREPLIED destinations).
+        dnat_group_limit: how many of the largest DNAT groups to keep; :func:`dnat_groups`
+            gives all of them (a Service check asks for its own).
+    """
     c = table.columns
     present = c["present"]
     flags = c["flags"]
@@ -246,6 +298,7 @@ def summarize(table: ConntrackTable, *, top: int = DEFAULT_TOP) -> TableSummary:
     zones, zone_counts = np.unique(c["zone"], return_counts=True)
     unreplied_mask = (flags & FlagBit.UNREPLIED) != 0
     dnat, snat = nat_masks(table)
+    groups, group_count = _dnat_groups(table, dnat, dnat_group_limit)
     return TableSummary(
         entries=len(table),
         malformed=len(table.diagnostics.malformed),
@@ -263,5 +316,6 @@ def summarize(table: ConntrackTable, *, top: int = DEFAULT_TOP) -> TableSummary:
         top_sources=_ranking(table, c["orig_src"], top),
         top_destinations=_ranking(table, c["orig_dst"], top),
         top_unreplied_destinations=_unreplied_destinations(table, unreplied_mask, top),
-        dnat_groups=dnat_groups(table, dnat),
+        dnat_groups=groups,
+        dnat_group_count=group_count,
     )

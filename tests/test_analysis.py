@@ -129,3 +129,9 @@ def test_summary_json_is_plain_data() -> None:
     data = summarize(sample_table()).to_json()
     assert data["by_zone"] == {"0": 15, "64001": 1}
     assert data["dnat_groups"][0]["reply_src"] == POD_A
+
+
+def test_summary_keeps_the_largest_dnat_groups_and_counts_them_all() -> None:
+    s = summarize(sample_table(), dnat_group_limit=1)
+    assert s.dnat_group_count == 3
+    assert [(g.endpoint, g.count) for g in s.dnat_groups] == [(f"{POD_A}:8080/tcp", 6)]

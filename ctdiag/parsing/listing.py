@@ -76,6 +76,11 @@ def parse_listing(
             lines.append(line_no)
     read = sum(len(p) for p in parts) + len(entries) + len(malformed)
     diagnostics = _diagnostics(stripped, malformed, read, "entries")
+    if parts and not entries:
+        # Everything went through the fast path: its table is the answer (a concat would copy
+        # every column once more).
+        parts[0].diagnostics = diagnostics
+        return parts[0]
     table = ConntrackTable.from_entries(entries, lines=lines, diagnostics=diagnostics)
     return ConntrackTable.concat([*parts, table], diagnostics) if parts else table
 
