@@ -48,3 +48,10 @@ class CollectionError(CtdiagError):
         self.command = command
         cmd = f" [{' '.join(command)}]" if command else ""
         super().__init__(f"{node}: {message}{cmd}")
+
+
+class LabError(CtdiagError):
+    """The real-kernel lab (ctdiag.lab) could not be built, changed or torn down.
+
+    Not a finding about conntrack: trouble with the lab's own namespaces, rules or processes.
+    """

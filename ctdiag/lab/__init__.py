@@ -7,8 +7,9 @@ also after a crash; :data:`SCENARIOS` switches on problems the checks must catch
 
 from __future__ import annotations
 
+from ctdiag.errors import LabError
 from ctdiag.lab.lifecycle import LabStatus, TeardownReport, down, status, up
-from ctdiag.lab.netns import PREFIX, LabError
+from ctdiag.lab.netns import PREFIX
 from ctdiag.lab.scenarios import SCENARIOS, Scenario, ScenarioOptions, ScenarioReport, scenario
 from ctdiag.lab.topology import (
     Endpoint,

@@ -10,8 +10,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from ctdiag.errors import LabError
 from ctdiag.lab.lifecycle import down, status, up
-from ctdiag.lab.netns import LabError
 from ctdiag.lab.scenarios import SCENARIOS, ScenarioOptions, scenario
 from ctdiag.lab.state import effective_services, load_state
 from ctdiag.lab.topology import LabNode, default_lab

@@ -33,8 +33,10 @@ def _encode_name(name: str) -> bytes:
 
 def build_query(query_id: int, name: str) -> bytes:
     """An A/IN query for ``name`` with recursion desired."""
-    return _HEADER.pack(query_id & 0xFFFF, _FLAG_RD, 1, 0, 0, 0) + _encode_name(name) + struct.pack(
-        "!HH", TYPE_A, CLASS_IN
+    return (
+        _HEADER.pack(query_id & 0xFFFF, _FLAG_RD, 1, 0, 0, 0)
+        + _encode_name(name)
+        + struct.pack("!HH", TYPE_A, CLASS_IN)
     )
 
 

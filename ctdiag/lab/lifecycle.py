@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ctdiag.errors import LabError
 from ctdiag.lab import rules
 from ctdiag.lab.netns import (
     STATE_DIR,
-    LabError,
     lab_namespaces,
     namespace_pids,
     process_command,

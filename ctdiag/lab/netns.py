@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctdiag.errors import CollectionError, CtdiagError
+from ctdiag.errors import CollectionError, LabError
 
 #: The one prefix every lab resource carries: namespaces, links, state directory.
 PREFIX = "ctdlab-"
@@ -26,10 +26,6 @@ HOST = "host"
 
 #: Directory that holds the ``ctdiag`` package, so lab programs import it inside namespaces.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-class LabError(CtdiagError):
-    """The lab could not be built, changed or torn down (not a finding about conntrack)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ctdiag.lab.netns import LabError, read_sysctl, run
+from ctdiag.errors import LabError
+from ctdiag.lab.netns import read_sysctl, run
 
 
 @dataclass(frozen=True, slots=True)

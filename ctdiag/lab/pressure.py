@@ -133,7 +133,6 @@ def _invalid_stop(node: LabNode) -> None:
     update_state(lambda s: s.with_active("invalid_storm", False))
 
 
-
 TABLE_PRESSURE = Scenario(
     "table_pressure",
     "fill the node's table to a fraction of nf_conntrack_max with real UDP flows "

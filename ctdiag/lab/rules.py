@@ -14,7 +14,8 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
-from ctdiag.lab.netns import LabError, run
+from ctdiag.errors import LabError
+from ctdiag.lab.netns import run
 from ctdiag.lab.topology import MASQ_MARK, LabNode, LabService
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ctdiag.lab.netns import LabError
+from ctdiag.errors import LabError
 from ctdiag.lab.state import LabState, load_state, save_state
 from ctdiag.lab.topology import LabNode, PodRole
 

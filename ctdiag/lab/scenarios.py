@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ctdiag.errors import LabError
 from ctdiag.lab import observe
 from ctdiag.lab.lifecycle import start_dns_server, wait_listening
 from ctdiag.lab.netns import (
-    LabError,
     read_sysctl,
     spawn_program,
     terminate_namespace_processes,

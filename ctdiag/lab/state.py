@@ -11,8 +11,9 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from ctdiag.errors import LabError
 from ctdiag.lab import rules
-from ctdiag.lab.netns import STATE_DIR, LabError
+from ctdiag.lab.netns import STATE_DIR
 from ctdiag.lab.topology import LabNode, LabService, blackhole_service, blackhole_udp_service
 
 STATE_FILE = STATE_DIR / "state.json"

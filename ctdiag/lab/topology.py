@@ -12,7 +12,8 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
-from ctdiag.lab.netns import PREFIX, LabError
+from ctdiag.errors import LabError
+from ctdiag.lab.netns import PREFIX
 
 #: kube-proxy's default masquerade bit.
 MASQ_MARK = 0x4000

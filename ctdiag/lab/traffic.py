@@ -11,7 +11,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from ctdiag.lab.netns import LabError, spawn_program, terminate, terminate_namespace_processes
+from ctdiag.errors import LabError
+from ctdiag.lab.netns import spawn_program, terminate, terminate_namespace_processes
 from ctdiag.lab.topology import LabNode, PodRole
 
 CLIENTS_MODULE = "ctdiag.lab.clients"
