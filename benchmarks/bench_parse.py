@@ -164,6 +164,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.file)))
         return
+    if not args.file.exists() and args.file == DEFAULT_FILE:
+        print(f"generating {args.file} (deterministic, seeded) ...", file=sys.stderr)
+        subprocess.run([sys.executable, str(HERE / "gen_dump.py")], check=True)
     if not args.file.exists():
         raise SystemExit(f"{args.file} is missing: run python benchmarks/gen_dump.py first")
     size_mb = args.file.stat().st_size / 1e6
