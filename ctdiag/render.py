@@ -86,13 +86,7 @@ def render_proc_line(entry: ConntrackEntry) -> str:
         slots.append(f"timeout={e.gre_timeout},")
         if e.gre_stream_timeout is not None:
             slots.append(f"stream_timeout={e.gre_stream_timeout}")
-    _tuple_slots(slots, e.orig, e.protonum, "zone-orig", exploded=True)
-    if "UNREPLIED" in e.flags:
-        slots.append("[UNREPLIED]")
-    _tuple_slots(slots, e.reply, e.protonum, "zone-reply", exploded=True)
-    status = next((f for f in _STATUS_FLAGS if f in e.flags), None)
-    if status is not None:
-        slots.append(f"[{status}]")
+    _flow_slots(slots, e, exploded=True)
     if e.mark is not None:
         slots.append(f"mark={e.mark}")
     if e.secctx is not None:
@@ -118,13 +112,7 @@ def _f1_slots(entry: ConntrackEntry, *, extended: bool, with_id: bool) -> list[s
         slots.append(str(e.timeout))
     if e.state is not None:
         slots.append(e.state)
-    _tuple_slots(slots, e.orig, e.protonum, "zone-orig", exploded=False)
-    if "UNREPLIED" in e.flags:
-        slots.append("[UNREPLIED]")
-    _tuple_slots(slots, e.reply, e.protonum, "zone-reply", exploded=False)
-    status = next((f for f in _STATUS_FLAGS if f in e.flags), None)
-    if status is not None:
-        slots.append(f"[{status}]")
+    _flow_slots(slots, e, exploded=False)
     for key, value in (("mark", e.mark), ("secmark", e.secmark), ("secctx", e.secctx)):
         if value is not None:
             slots.append(f"{key}={value}")
@@ -147,6 +135,18 @@ def _f1_slots(entry: ConntrackEntry, *, extended: bool, with_id: bool) -> list[s
         slots.append("labels=" + ",".join(e.labels) if e.labels else "labels")
     slots.extend(e.extra)
     return slots
+
+
+def _flow_slots(slots: list[str], e: ConntrackEntry, *, exploded: bool) -> None:
+    """Both tuples with ``[UNREPLIED]`` between them and the status flag after: the same slot
+    order in F1 and F8 (formats doc sections 2 and 7.1)."""
+    _tuple_slots(slots, e.orig, e.protonum, "zone-orig", exploded=exploded)
+    if "UNREPLIED" in e.flags:
+        slots.append("[UNREPLIED]")
+    _tuple_slots(slots, e.reply, e.protonum, "zone-reply", exploded=exploded)
+    status = next((f for f in _STATUS_FLAGS if f in e.flags), None)
+    if status is not None:
+        slots.append(f"[{status}]")
 
 
 def _tuple_slots(
@@ -207,4 +207,3 @@ def _compressed(address: str) -> str:
         out += ("" if k == 0 or out.endswith("::") else ":") + f"{words[k]:x}"
         k += 1
     return out
-
