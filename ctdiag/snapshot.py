@@ -34,6 +34,8 @@ class OutputName(enum.StrEnum):
     """Names of the outputs the collectors produce; other valid names are accepted too."""
 
     ENTRIES = "entries"
+    ENTRIES_IPV6 = "entries_ipv6"
+    CONNTRACK_VERSION = "conntrack_version"
     STATS = "stats"
     STATS_PROC = "stats_proc"
     COUNT = "count"
@@ -43,7 +45,13 @@ class OutputName(enum.StrEnum):
     KERNEL_LOG = "kernel_log"
     RULES_RAW = "rules_raw"
     RULES_NAT = "rules_nat"
+    RULES_FILTER = "rules_filter"
+    RULES6_RAW = "rules6_raw"
     NFT_RULESET = "nft_ruleset"
+    LINKS = "links"
+    SLABINFO = "slabinfo"
+    NETNS = "netns"
+    UPTIME = "uptime"
     UNAME = "uname"
 
 

@@ -53,7 +53,8 @@ def _pressure_start(node: LabNode, opts: ScenarioOptions) -> ScenarioReport:
     spawn_program(client.namespace, FLOODS,
                   ["fill", "--src", client.ip, "--dst", sink.ip, "--flows", str(flows),
                    "--duration", f"{opts.duration:g}"], log_name="table-pressure")  # fmt: skip
-    overflow = target >= limit
+    # Exactly full is not overflow: no flow has to be evicted to reach the target.
+    overflow = target > limit
     timeout = 10.0 + flows / 50_000
 
     def reached() -> bool:

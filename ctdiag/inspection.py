@@ -1,0 +1,105 @@
+"""Parsed views of one node's sample, each computed once, on first use: pure, no I/O.
+
+Checks and the report read a node through :class:`NodeInspection`; a missing or failed
+output surfaces as :class:`~ctdiag.errors.CollectionError` (the command failed on the node)
+or :class:`~ctdiag.errors.SnapshotError` (it was never collected), naming node and command.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from ctdiag.analysis import TableSummary, summarize
+from ctdiag.collect.collector import NodeSample
+from ctdiag.errors import SnapshotError
+from ctdiag.parsing.kernel_log import KernelLogFindings, parse_kernel_log
+from ctdiag.parsing.listing import parse_listing
+from ctdiag.parsing.stats import ConntrackStats, parse_stats
+from ctdiag.parsing.sysctl import (
+    TableLimits,
+    Tunable,
+    Tunables,
+    parse_sysctl_dump,
+    parse_sysctl_int,
+)
+from ctdiag.rates import CounterRates, Sample
+from ctdiag.snapshot import CommandOutput, OutputName, Snapshot
+from ctdiag.table import ConntrackTable
+
+
+def _listing_bytes(output: CommandOutput) -> bytes:
+    # stderr carries the "N flow entries have been shown." trailer: parsed with the listing,
+    # its count is cross-checked against the entries read.
+    stdout = output.stdout
+    if stdout and not stdout.endswith(b"\n"):
+        stdout += b"\n"
+    return stdout + output.stderr
+
+
+class NodeInspection:
+    """Everything the checks ask about one node, parsed lazily from its :class:`NodeSample`."""
+
+    def __init__(self, sample: NodeSample) -> None:
+        self.sample = sample
+
+    @property
+    def node(self) -> str:
+        return self.sample.node
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.sample.before
+
+    @cached_property
+    def table(self) -> ConntrackTable:
+        """Every flow listed (both families), malformed lines in ``table.diagnostics``."""
+        data = _listing_bytes(self.snapshot.require(OutputName.ENTRIES))
+        if self.snapshot.get(OutputName.ENTRIES_IPV6) is not None:
+            data += _listing_bytes(self.snapshot.require(OutputName.ENTRIES_IPV6))
+        return parse_listing(data)
+
+    @cached_property
+    def summary(self) -> TableSummary:
+        return summarize(self.table)
+
+    @cached_property
+    def tunables(self) -> Tunables:
+        return parse_sysctl_dump(self.snapshot.require(OutputName.SYSCTL).text)
+
+    def _tunable(self, name: Tunable) -> int:
+        value = self.tunables.get_int(name)
+        if value is None:
+            raise SnapshotError(f"{self.node}: sysctl output lacks {name}")
+        return value
+
+    @cached_property
+    def limits(self) -> TableLimits:
+        """count (``conntrack -C`` or ``nf_conntrack_count``), max and buckets."""
+        count_output = self.snapshot.require(OutputName.COUNT)
+        count = parse_sysctl_int(count_output.text, name=" ".join(count_output.argv))
+        return TableLimits(
+            count=count, max=self._tunable(Tunable.MAX), buckets=self._tunable(Tunable.BUCKETS)
+        )
+
+    def _stats_name(self, snapshot: Snapshot) -> str:
+        stats = snapshot.get(OutputName.STATS)
+        if stats is not None and stats.ok:
+            return OutputName.STATS
+        return OutputName.STATS_PROC
+
+    @cached_property
+    def stats(self) -> ConntrackStats:
+        """Counters since boot (``conntrack -S``, else ``/proc/net/stat/nf_conntrack``)."""
+        name = self._stats_name(self.snapshot)
+        return parse_stats(self.snapshot.require(name).text)
+
+    @cached_property
+    def rates(self) -> CounterRates | None:
+        """Per-second counter growth over the sampling window; ``None`` without a window."""
+        if self.sample.after is None:
+            return None
+        return Sample(self.sample.before, self.sample.after).rates(self._stats_name(self.snapshot))
+
+    @cached_property
+    def kernel_log(self) -> KernelLogFindings:
+        return parse_kernel_log(self.snapshot.require(OutputName.KERNEL_LOG).text)
