@@ -1,5 +1,15 @@
 # The two entry points of the README. Each installs what is missing first.
-.PHONY: test setup lint bench clean
+.PHONY: lab test setup lint bench clean
+
+REPORT := reports/ctdiag-report.html
+
+# The embedded default: build the lab, run every check against it, write the HTML report,
+# tear the lab down (also on failure), print where the report is. Needs root.
+lab: setup
+	@mkdir -p reports
+	.venv/bin/python -m pytest --lab --html=$(REPORT) --self-contained-html \
+		--junitxml=reports/junit.xml; status=$$?; \
+		echo "ctdiag report: $(CURDIR)/$(REPORT)"; exit $$status
 
 setup:
 	./scripts/bootstrap

@@ -6,4 +6,4 @@ diagnostic checks in ``checks/``, the project's own tests in ``tests/``.
 
 from __future__ import annotations
 
-pytest_plugins = ["fixtures.ci_policy"]
+pytest_plugins = ["fixtures.ci_policy", "fixtures.nodes", "fixtures.verdicts"]

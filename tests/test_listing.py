@@ -128,7 +128,7 @@ def test_xml_is_refused() -> None:
     with pytest.raises(ParseError, match=r"XML output .* not supported"):
         parse_listing(xml)
     with pytest.raises(ParseError, match="-o xml"):
-        parse_listing("\n  <flow type=\"new\"></flow>\n")
+        parse_listing('\n  <flow type="new"></flow>\n')
 
 
 def test_save_format_is_refused() -> None:

@@ -426,8 +426,11 @@ R = "src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1"
         ("tcp      6 1 src=1.1.1.1 dst=2.2.2.2 src=2.2.2.2 dst=1.1.1.1", "missing sport="),
         (f"tcp      6 1 src=1.1.1.1 dst=2.2.2.2 type=1 code=0 id=1 {R}", "missing sport="),
         (f"icmp     1 1 {T} {R}", "missing type="),
-        ("gre      47 1 src=1.1.1.1 dst=2.2.2.2 srckey=12 dstkey=0x0 "
-         "src=2.2.2.2 dst=1.1.1.1 srckey=0x0 dstkey=0x0", "not a 0x hex"),
+        (
+            "gre      47 1 src=1.1.1.1 dst=2.2.2.2 srckey=12 dstkey=0x0 "
+            "src=2.2.2.2 dst=1.1.1.1 srckey=0x0 dstkey=0x0",
+            "not a 0x hex",
+        ),
         (f"tcp      6 1 {T} packets=3 {R}", "packets= without bytes="),
         (f"tcp      6 1 {T} {R} mark=1 mark=2", "mark given twice"),
         (f"tcp      6 1 {T} {R} mark=1 garbage", "unexpected 'garbage'"),

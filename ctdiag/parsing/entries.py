@@ -46,9 +46,7 @@ _TIMESTAMP_RE = re.compile(r"\[\s*(\d+\.\d+)\s*\]")
 _EVENT_TAGS = {"[NEW]": EventType.NEW, "[UPDATE]": EventType.UPDATE, "[DESTROY]": EventType.DESTROY}
 _KNOWN_FLAGS = frozenset(flag.value for flag in Flag)
 _L3 = {"ipv4": (Family.IPV4, 2), "ipv6": (Family.IPV6, 10)}
-_TUPLE_KEYS = frozenset(
-    {"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey"}
-)
+_TUPLE_KEYS = frozenset({"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey"})
 # After a tuple these keys mean a misplaced L4 field; "id" is left out because after the reply
 # tuple of a port or keyless protocol it is the conntrack id of ``-o id`` (events lack use=).
 _L4_KEYS = _TUPLE_KEYS - {"src", "id"}
@@ -382,8 +380,11 @@ def _uint(value: str, key: str, limit: int) -> int:
 
 def _hex(value: str, key: str) -> int:
     digits = value[2:]
-    if value[:2] not in ("0x", "0X") or not digits or not digits.isascii() or not all(
-        c in "0123456789abcdefABCDEF" for c in digits
+    if (
+        value[:2] not in ("0x", "0X")
+        or not digits
+        or not digits.isascii()
+        or not all(c in "0123456789abcdefABCDEF" for c in digits)
     ):
         raise _Bad(f"{key}: not a 0x hex number: {value!r}")
     number = int(digits, 16)
