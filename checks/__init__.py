@@ -1,5 +1,14 @@
-"""The diagnostic checks users run with ``pytest`` against their nodes.
+"""The diagnostic checks users run: ``pytest --lab``, ``--local``, ``--netns NAME``.
 
-Each check is thin: collect (through fixtures), analyse (through ``ctdiag``), assert with a
-message that states the finding, the numbers, the threshold and its source.
+Each check is thin: it takes a node's parsed state (``node_inspection``), asks a judgement
+in :mod:`ctdiag.assess` and hands the verdict to ``judge``.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ctdiag.verdict import Verdict
+
+#: The ``judge`` fixture's type: records the verdict, fails the test on FAIL.
+Judge = Callable[[Verdict], Verdict]

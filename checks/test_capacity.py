@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from checks import Judge
 from ctdiag.assess import capacity
 from ctdiag.inspection import NodeInspection
 from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Verdict
-
-Judge = Callable[[Verdict], Verdict]
 
 
 def test_table_occupancy(node_inspection: NodeInspection, thresholds: Thresholds,

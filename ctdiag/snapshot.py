@@ -51,6 +51,7 @@ class OutputName(enum.StrEnum):
     LINKS = "links"
     SLABINFO = "slabinfo"
     NETNS = "netns"
+    NETNS_NAME = "netns_name"
     UPTIME = "uptime"
     UNAME = "uname"
 

@@ -55,6 +55,11 @@ SPECS: tuple[ThresholdSpec, ...] = (
                   "(together with half_open_share)", "ctdiag default", integer=True),
     ThresholdSpec("top_talker_share", 0.5, "share of the table one source address may hold",
                   "ctdiag default (one client exhausting a shared per-node table)"),
+    ThresholdSpec("top_talker_min_entries", 1000, "tables smaller than this are not judged by "
+                  "top_talker_share", "ctdiag default (one client is normal in a small table)",
+                  integer=True),
+    ThresholdSpec("kernel_log_seconds", 3600, "\"table full\" lines younger than this fail, "
+                  "older ones warn", "ctdiag default", integer=True),
     ThresholdSpec("evidence_limit", 20, "entries shown as evidence per check",
                   "ctdiag default", integer=True),
 )  # fmt: skip
@@ -76,6 +81,8 @@ class Thresholds:
     half_open_share: float = 0.2
     half_open_count: int = 500
     top_talker_share: float = 0.5
+    top_talker_min_entries: int = 1000
+    kernel_log_seconds: int = 3600
     evidence_limit: int = 20
 
     def __post_init__(self) -> None:

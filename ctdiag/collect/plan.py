@@ -104,7 +104,11 @@ def context_commands() -> tuple[NodeCommand, ...]:
     """Everything read once: tunables, kernel log, rules, links, slab sizes, netns id."""
     return (
         NodeCommand(OutputName.SYSCTL, ("sysctl", "-e", *SYSCTL_KEYS)),
-        NodeCommand(OutputName.NETNS, ("readlink", "/proc/self/ns/net")),
+        # "table full in netns N" lines name the namespace inode, which the kernel reuses:
+        # a line older than a named (ip netns) namespace is not about it. Its inode's mtime
+        # is its creation time only while a bind mount pins it, i.e. when it has a name.
+        NodeCommand(OutputName.NETNS, ("stat", "-L", "-c", "%i %Y", "/proc/self/ns/net")),
+        NodeCommand(OutputName.NETNS_NAME, ("ip", "netns", "identify")),
         NodeCommand(OutputName.KERNEL_LOG, ("dmesg",)),
         NodeCommand(OutputName.RULES_RAW, ("iptables-save", "-t", "raw")),
         NodeCommand(OutputName.RULES_NAT, ("iptables-save", "-t", "nat")),

@@ -38,7 +38,7 @@ class ScenarioOptions:
     duration: float = 30.0
     fraction: float = 0.8
     rate: float = 500.0
-    flows: int = 200
+    flows: int = 1500
     assured: bool = False
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
 
+from ctdiag.errors import LabError
 from ctdiag.lab.lifecycle import down, exclusive_lab, up
-from ctdiag.lab.scenarios import ScenarioOptions, ScenarioReport, scenario
+from ctdiag.lab.scenarios import Scenario, ScenarioOptions, ScenarioReport, scenario
 from ctdiag.lab.topology import LabNode
 from ctdiag.lab.traffic import TrafficPlan, TrafficRun, start_traffic
 
@@ -25,24 +27,60 @@ SESSION_TRAFFIC = TrafficPlan(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ScenarioSpec:
+    """A scenario to switch on, with its knobs: ``NAME[:key=value,...]`` on the command line."""
+
+    scenario: Scenario
+    options: ScenarioOptions
+
+
+def parse_scenario_spec(text: str) -> ScenarioSpec:
+    """``table_pressure:fraction=1.1,assured=true`` -> the scenario and its options.
+
+    Raises:
+        LabError: unknown scenario or option, or a value of the wrong type.
+    """
+    name, _, knobs = text.partition(":")
+    chosen = scenario(name)
+    known = {f.name: f.type for f in fields(ScenarioOptions)}
+    values: dict[str, object] = {}
+    for item in filter(None, knobs.split(",")):
+        key, sep, raw = item.partition("=")
+        if not sep or key not in known:
+            raise LabError(
+                f"scenario {text!r}: {item!r} is not key=value with key one of {', '.join(known)}"
+            )
+        kind = known[key]
+        try:
+            if kind in ("bool", bool):
+                if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(raw)
+                values[key] = raw.lower() in {"true", "1", "yes"}
+            else:
+                values[key] = int(raw) if kind in ("int", int) else float(raw)
+        except ValueError:
+            raise LabError(f"scenario {text!r}: {key}={raw!r} is not a valid {kind}") from None
+    return ScenarioSpec(chosen, ScenarioOptions(**values))  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def lab_session(
     scenarios: Sequence[str] = (),
     *,
-    options: ScenarioOptions | None = None,
     report: Callable[[str], None] = lambda message: None,
 ) -> Iterator[LabNode]:
     """Hold the lab for a run and yield its node; tear everything down on exit.
 
     Args:
-        scenarios: names of scenarios to switch on after the traffic started.
-        options: scenario knobs (defaults: :class:`ScenarioOptions`).
+        scenarios: scenario specs (``NAME[:key=value,...]``) to switch on after the traffic
+            started.
         report: called with one line per step (build time, scenario facts).
 
     Raises:
         LabError: unknown scenario, lock held elsewhere, or a build step failed.
     """
-    chosen = [scenario(name) for name in scenarios]
+    chosen = [parse_scenario_spec(text) for text in scenarios]
     with exclusive_lab():
         traffic: TrafficRun | None = None
         try:
@@ -51,9 +89,9 @@ def lab_session(
             traffic = start_traffic(node, SESSION_TRAFFIC)
             report(f"lab up in {time.monotonic() - start:.1f} s: node namespace {node.namespace}")
             time.sleep(SETTLE_SECONDS)
-            for item in chosen:
-                facts = item.start(node, options or ScenarioOptions())
-                report(f"scenario {item.name}: {_facts(facts)}")
+            for spec in chosen:
+                facts = spec.scenario.start(node, spec.options)
+                report(f"scenario {spec.scenario.name}: {_facts(facts)}")
             yield node
         finally:
             if traffic is not None:

@@ -1,0 +1,38 @@
+"""Are the conntrack sysctls what a Kubernetes node needs? (domain.md section 5)"""
+
+from __future__ import annotations
+
+import pytest
+
+from checks import Judge
+from ctdiag.assess import tunables, tunnels
+from ctdiag.inspection import NodeInspection
+from ctdiag.snapshot import OutputName
+
+
+@pytest.mark.parametrize("sysctl", list(tunables.RULE_BY_NAME))
+def test_tunables(sysctl: str, node_inspection: NodeInspection, judge: Judge) -> None:
+    verdict = tunables.tunable(node_inspection.tunables, tunables.RULE_BY_NAME[sysctl])
+    if verdict is None:
+        pytest.skip(f"{sysctl} does not exist on this node's kernel")
+    judge(verdict)
+
+
+def test_bridge_nf_call_iptables(node_inspection: NodeInspection, judge: Judge) -> None:
+    verdict = tunables.bridge_nf_call_iptables(node_inspection.tunables)
+    if verdict is None:
+        pytest.skip("br_netfilter is not loaded (no net.bridge.bridge-nf-call-iptables)")
+    judge(verdict)
+
+
+def test_notrack_tunnels(node_inspection: NodeInspection, judge: Judge) -> None:
+    snapshot = node_inspection.snapshot
+    found = tunnels.find_tunnels(snapshot.require(OutputName.LINKS).text)
+    if not found:
+        pytest.skip("no VXLAN or Geneve overlay device on this node")
+    nft = snapshot.get(OutputName.NFT_RULESET)
+    judge(tunnels.notrack_tunnels(
+        found,
+        iptables_raw=snapshot.require(OutputName.RULES_RAW).text,
+        nft_ruleset=nft.text if nft is not None and nft.ok else "",
+    ))  # fmt: skip

@@ -1,0 +1,95 @@
+"""Kernel counters: drops and INVALID packets (domain.md sections 1 and 2)."""
+
+from __future__ import annotations
+
+from ctdiag import remedies
+from ctdiag.parsing.stats import ConntrackStats
+from ctdiag.rates import CounterRates
+from ctdiag.thresholds import Thresholds
+from ctdiag.verdict import Level, Verdict, by_limits
+
+#: Counters that mean a packet or flow was lost (``insert_failed`` net of resolved clashes).
+DROP_COUNTERS = ("drop", "early_drop", "insert_failed", "chaintoolong")
+DROP_SOURCE = (
+    "kernel nf_conntrack statistics: drop/early_drop/insert_failed/chaintoolong grow when the "
+    "table is full, a chain too long or an insert clash unresolved (domain.md section 1)"
+)
+
+
+def _net_insert_failed(value: int | None, clash_resolve: int | None) -> int | None:
+    if value is None:
+        return None
+    # Kernels that count resolved clashes (clash_resolve) would otherwise double-report them.
+    return max(0, value - (clash_resolve or 0))
+
+
+def _drop_figures(stats: ConntrackStats) -> dict[str, int]:
+    figures = {name: stats.total(name) for name in DROP_COUNTERS}
+    figures["insert_failed"] = _net_insert_failed(
+        figures["insert_failed"], stats.total("clash_resolve")
+    )
+    return {name: value for name, value in figures.items() if value is not None}
+
+
+def drops(stats: ConntrackStats, rates: CounterRates | None) -> Verdict:
+    """Growth during the window fails; non-zero totals since boot warn."""
+    totals = _drop_figures(stats)
+    growth: dict[str, int] = {}
+    if rates is not None:
+        grown = {name: rates.delta(name) for name in DROP_COUNTERS}
+        grown["insert_failed"] = _net_insert_failed(
+            grown["insert_failed"], rates.delta("clash_resolve")
+        )
+        growth = {name: value for name, value in grown.items() if value}
+    evidence = tuple(f"{name} = {value:,} since boot" for name, value in totals.items())
+    if growth:
+        window = rates.interval_s if rates is not None else 0.0
+        listed = ", ".join(f"{name} +{value:,}" for name, value in growth.items())
+        return Verdict(
+            Level.FAIL,
+            f"conntrack dropped during the {window:.1f} s sampling window: {listed}",
+            threshold="fail on any growth during the window",
+            source=DROP_SOURCE,
+            remedy=remedies.RAISE_MAX,
+            evidence=evidence,
+            evidence_total=len(evidence),
+            figures=tuple((f"{name}_delta", float(v)) for name, v in growth.items()),
+        )
+    nonzero = {name: value for name, value in totals.items() if value}
+    window_note = "no growth during the sampling window" if rates else "no sampling window"
+    level = Level.WARN if nonzero else Level.PASS
+    listed = ", ".join(f"{name} {value:,}" for name, value in nonzero.items()) or "all zero"
+    return Verdict(
+        level,
+        f"drop counters since boot (or namespace creation): {listed}; {window_note}",
+        threshold="warn on non-zero totals since boot, fail on growth during the window",
+        source=DROP_SOURCE,
+        remedy=remedies.RAISE_MAX if nonzero else None,
+        evidence=evidence if nonzero else (),
+        evidence_total=len(evidence) if nonzero else 0,
+        figures=tuple((name, float(value)) for name, value in totals.items()),
+    )
+
+
+def invalid_rate(stats: ConntrackStats, rates: CounterRates, thresholds: Thresholds) -> Verdict:
+    """Growth of ``invalid`` per second over the window against the warn and fail rates."""
+    delta = rates.delta("invalid")
+    rate = (delta or 0) / rates.interval_s if rates.interval_s else 0.0
+    level = by_limits(
+        rate, warn=thresholds.invalid_rate_warn, fail=thresholds.invalid_rate_fail, inclusive=False
+    )
+    name = {Level.FAIL: "invalid_rate_fail"}.get(level, "invalid_rate_warn")
+    total = stats.total("invalid")
+    since_boot = f"{total:,}" if total is not None else "unknown"
+    return Verdict(
+        level,
+        f"INVALID packets: {rate:.1f}/s ({delta or 0:,} in {rates.interval_s:.1f} s; "
+        f"{since_boot} since boot)",
+        threshold=(
+            f"warn above {thresholds.invalid_rate_warn:g}/s, "
+            f"fail above {thresholds.invalid_rate_fail:g}/s"
+        ),
+        source=thresholds.source(name),
+        remedy=remedies.LOG_INVALID if level is not Level.PASS else None,
+        figures=(("invalid_per_second", rate), ("invalid_delta", float(delta or 0))),
+    )

@@ -1,0 +1,41 @@
+"""Select the rows behind a finding and render them as the lines a network engineer knows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ctdiag.model import HALF_OPEN_STATES
+from ctdiag.render import render_conntrack_line
+from ctdiag.table import ConntrackTable, FlagBit, Present
+
+
+def unreplied_rows(table: ConntrackTable) -> np.ndarray:
+    """Row numbers of ``[UNREPLIED]`` entries."""
+    return np.flatnonzero((table.column("flags") & FlagBit.UNREPLIED) != 0)
+
+
+def half_open_rows(table: ConntrackTable) -> np.ndarray:
+    """Row numbers of entries in SYN_SENT, SYN_RECV (and SYN_SENT2)."""
+    states = table.dictionaries["states"]
+    codes = [k for k, name in enumerate(states) if name in HALF_OPEN_STATES]
+    if not codes:
+        return np.zeros(0, dtype=np.int64)
+    has_state = (table.column("present") & Present.STATE) != 0
+    return np.flatnonzero(has_state & np.isin(table.column("state"), codes))
+
+
+def source_rows(table: ConntrackTable, address: str) -> np.ndarray:
+    """Row numbers of entries whose original source is ``address``."""
+    addresses = table.dictionaries["addresses"]
+    try:
+        code = addresses.index(address)
+    except ValueError:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(table.column("orig_src") == code)
+
+
+def entry_lines(table: ConntrackTable, rows: np.ndarray, limit: int) -> tuple[str, ...]:
+    """The first ``limit`` of ``rows`` as ``conntrack -L -o extended`` lines."""
+    return tuple(
+        render_conntrack_line(table.entry(int(i)), extended=True) for i in rows[:limit].tolist()
+    )
