@@ -20,6 +20,12 @@ from ctdiag.lab.netns import lab_namespaces
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _assert_lab_gone() -> None:
+    # Under the lab lock: another lab user (a parallel run) may own a lab of its own.
+    with exclusive_lab():
+        assert lab_namespaces() == [], "the lab was left behind"
+
+
 def _pytest(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(
@@ -39,7 +45,7 @@ def test_lab_run_writes_report_and_junit_and_leaves_nothing(tmp_path: Path) -> N
     assert "ctdlab-node1" in html.read_text()
     cases = ET.parse(junit).getroot().iter("testcase")
     assert {case.get("name") for case in cases} >= {"test_table_occupancy[ctdlab-node1]"}
-    assert lab_namespaces() == []
+    _assert_lab_gone()
 
 
 @pytest.mark.needs_root
@@ -51,7 +57,7 @@ def test_lab_scenario_turns_occupancy_into_a_warning_and_strict_warn_fails_it() 
     assert "threshold: warn at >= 0.75, fail at >= 0.9" in done.stdout
     assert "NodeHighNumberConntrackEntriesUsed" in done.stdout
     assert "remedy: raise net.netfilter.nf_conntrack_max" in done.stdout
-    assert lab_namespaces() == []
+    _assert_lab_gone()
 
 
 @pytest.mark.needs_root
@@ -73,7 +79,7 @@ def test_lab_is_torn_down_when_the_run_is_terminated() -> None:
         proc.wait(timeout=60)
     finally:
         proc.kill()
-    assert lab_namespaces() == []
+    _assert_lab_gone()
 
 
 def test_missing_namespace_is_one_error_line_per_check_not_a_failure() -> None:

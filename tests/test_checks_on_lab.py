@@ -1,0 +1,98 @@
+"""Every check against real kernel state: the healthy lab passes, each scenario flips exactly
+the checks it should (the rest pass), and nothing of the lab is left behind.
+
+Each case is a real ``python -m pytest --lab --lab-scenario ...`` run; outcomes are read from
+its JUnit XML (WARN is the ``ctdiag_level`` property of a passing test case).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ctdiag.lab.lifecycle import exclusive_lab
+from ctdiag.lab.netns import lab_namespaces
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _assert_lab_gone() -> None:
+    # Under the lab lock: another lab user (a parallel run) may own a lab of its own.
+    with exclusive_lab():
+        assert lab_namespaces() == [], "the lab was left behind"
+
+
+NODE = "ctdlab-node1"
+TUNABLES = "test_tunables[" + NODE + "-nf_conntrack_{}]"
+ALWAYS_SKIPPED = {f"test_notrack_tunnels[{NODE}]"}  # the lab has no overlay device
+
+#: scenario spec -> (checks that fail, checks that warn). Checks not named must pass.
+CASES: dict[str, tuple[set[str], set[str]]] = {
+    "healthy": (set(), set()),
+    "table_pressure": ({"test_unreplied", "test_top_talkers"}, {"test_table_occupancy"}),
+    "table_pressure:fraction=1.1,duration=60": (
+        {"test_table_occupancy", "test_no_drops", "test_unreplied", "test_top_talkers"}, set()),
+    "table_pressure:fraction=1.02,assured=true,duration=60": (
+        {"test_table_occupancy", "test_no_drops", "test_kernel_log_table_full",
+         "test_top_talkers"}, set()),
+    "invalid_storm": ({"test_invalid_rate"}, set()),
+    "unreplied_flood": ({"test_unreplied", "test_half_open", "test_top_talkers"}, set()),
+    "bad_tunables": ({TUNABLES.format("tcp_timeout_established"),
+                      TUNABLES.format("tcp_timeout_close_wait"),
+                      TUNABLES.format("tcp_loose")}, set()),
+    # Service translation problems are for the Service DNAT checks; these checks stay green.
+    "stale_udp": (set(), set()),
+    "missing_dnat": (set(), set()),
+}  # fmt: skip
+
+
+def _case_id(case: str) -> str:
+    return case.split(":")[0] + ("-" + case.split(":")[1] if ":" in case else "")
+
+
+def _qualified(name: str) -> str:
+    return name if "[" in name else f"{name}[{NODE}]"
+
+
+def _outcomes(junit: Path) -> dict[str, str]:
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name", "")
+        levels = [p.get("value") for p in case.iter("property") if p.get("name") == "ctdiag_level"]
+        if case.find("error") is not None:
+            outcomes[name] = "error"
+        elif case.find("failure") is not None:
+            outcomes[name] = "failed"
+        elif case.find("skipped") is not None:
+            outcomes[name] = "skipped"
+        else:
+            outcomes[name] = "warn" if levels == ["WARN"] else "passed"
+    return outcomes
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("case", list(CASES), ids=_case_id)
+def test_scenario_flips_exactly_its_checks(case: str, tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    scenario = [] if case == "healthy" else ["--lab-scenario", case]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab", *scenario,
+         "--sample-seconds", "3", f"--junitxml={junit}", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    _assert_lab_gone()
+    outcomes = _outcomes(junit)
+    failing, warning = CASES[case]
+    expected = {name: "passed" for name in outcomes}
+    expected.update({name: "skipped" for name in ALWAYS_SKIPPED})
+    expected.update({_qualified(name): "failed" for name in failing})
+    expected.update({_qualified(name): "warn" for name in warning})
+    assert outcomes == expected, done.stdout[-4000:]
+    assert done.returncode == (1 if failing else 0)
+    assert len(outcomes) >= 17
