@@ -6,4 +6,9 @@ diagnostic checks in ``checks/``, the project's own tests in ``tests/``.
 
 from __future__ import annotations
 
-pytest_plugins = ["fixtures.ci_policy", "fixtures.nodes", "fixtures.verdicts"]
+pytest_plugins = [
+    "fixtures.ci_policy",
+    "fixtures.nodes",
+    "fixtures.snapshots",
+    "fixtures.verdicts",
+]

@@ -1,18 +1,23 @@
 """The nodes a run checks, and how each is reached: pure description plus a runner factory.
 
 A target is chosen on the command line (``--local``, ``--netns NAME``, ``--lab``; the
-Kubernetes path adds its own kind). Its ``node`` is the name in test ids and reports.
+Kubernetes path adds its own kind), or read from a run saved with ``--save-snapshot``
+(``--snapshot DIR``). Its ``node`` is the name in test ids and reports.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from ctdiag.collect.collector import NodeSample, Progress, collect_sample
 from ctdiag.collect.runner import CommandRunner, LocalRunner, NetnsRunner
-from ctdiag.errors import CtdiagError
+from ctdiag.errors import CtdiagError, SnapshotError
+from ctdiag.handoff import RUN_MANIFEST, SavedNode, load_sample, read_run
 
 
 class TargetKind(enum.Enum):
@@ -21,6 +26,7 @@ class TargetKind(enum.Enum):
     LOCAL = "local"
     NETNS = "netns"
     LAB = "lab"
+    SNAPSHOT = "snapshot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,18 +37,23 @@ class NodeTarget:
         node: its name in test ids and reports (host name, namespace name, lab node).
         kind: how it is reached.
         namespace: the network namespace for ``NETNS`` and ``LAB`` targets.
+        saved: where a ``SNAPSHOT`` target's sample is saved.
     """
 
     node: str
     kind: TargetKind
     namespace: str | None = None
+    saved: SavedNode | None = None
 
     def runner(self) -> CommandRunner:
         """A runner executing this node's commands.
 
         Raises:
             CollectionError: the namespace does not exist.
+            CtdiagError: a ``SNAPSHOT`` target, which runs nothing.
         """
+        if self.kind is TargetKind.SNAPSHOT:
+            raise CtdiagError(f"{self.node}: a saved snapshot, no commands can run on it")
         if self.kind is TargetKind.LOCAL:
             return LocalRunner(self.node)
         assert self.namespace is not None
@@ -75,3 +86,59 @@ def select_targets(
         seen.add(target.node)
         unique.append(target)
     return unique
+
+
+def saved_targets(directory: str | os.PathLike[str]) -> list[NodeTarget]:
+    """The nodes of a run saved with ``--save-snapshot`` (or a snapshot), in the run's order.
+
+    Raises:
+        SnapshotError: the directory is not a readable run (one line naming the file).
+    """
+    run = read_run(directory)
+    if not run.nodes:
+        raise SnapshotError(f"run {run.path}: {RUN_MANIFEST}: holds no node")
+    return [NodeTarget(node.node, TargetKind.SNAPSHOT, saved=node) for node in run.nodes]
+
+
+class SampleRecorder(Protocol):
+    """Told about every node's sample as it is obtained (``--save-snapshot``'s writer)."""
+
+    def record(self, sample: NodeSample) -> None: ...
+
+    def record_failure(self, node: str, message: str) -> None: ...
+
+
+def _quiet(node: str, message: str) -> None:
+    del node, message
+
+
+def obtain_sample(
+    target: NodeTarget,
+    *,
+    window_s: float,
+    progress: Progress = _quiet,
+    recorders: Sequence[SampleRecorder] = (),
+) -> NodeSample:
+    """The target's sample: collected from the node, or loaded for a ``SNAPSHOT`` target.
+
+    Every recorder is given the sample, or the error when there is none.
+
+    Raises:
+        CtdiagError: the node could not be collected or loaded (one line naming node and
+            command or file), or a recorder failed.
+    """
+    try:
+        if target.kind is TargetKind.SNAPSHOT:
+            assert target.saved is not None
+            where = f" from {target.saved.before}" if target.saved.before else ""
+            progress(target.node, f"loading the saved sample{where}")
+            sample = load_sample(target.saved)
+        else:
+            sample = collect_sample(target.runner(), window_s=window_s, progress=progress)
+    except CtdiagError as exc:
+        for recorder in recorders:
+            recorder.record_failure(target.node, str(exc))
+        raise
+    for recorder in recorders:
+        recorder.record(sample)
+    return sample
