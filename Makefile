@@ -24,6 +24,7 @@ lint: setup
 
 bench: setup
 	.venv/bin/python benchmarks/bench_parse.py
+	.venv/bin/python benchmarks/bench_collect.py
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache ctdiag/*.so

@@ -11,6 +11,7 @@ from functools import cached_property
 
 from ctdiag.analysis import TableSummary, summarize
 from ctdiag.collect.collector import NodeSample
+from ctdiag.collect.streaming import listing_text
 from ctdiag.errors import SnapshotError
 from ctdiag.parsing.kernel_log import KernelLogFindings, parse_kernel_log
 from ctdiag.parsing.listing import parse_listing
@@ -23,17 +24,8 @@ from ctdiag.parsing.sysctl import (
     parse_sysctl_int,
 )
 from ctdiag.rates import CounterRates, Sample
-from ctdiag.snapshot import CommandOutput, OutputName, Snapshot
+from ctdiag.snapshot import OutputName, Snapshot
 from ctdiag.table import ConntrackTable
-
-
-def _listing_bytes(output: CommandOutput) -> bytes:
-    # stderr carries the "N flow entries have been shown." trailer: parsed with the listing,
-    # its count is cross-checked against the entries read.
-    stdout = output.stdout
-    if stdout and not stdout.endswith(b"\n"):
-        stdout += b"\n"
-    return stdout + output.stderr
 
 
 class NodeInspection:
@@ -52,10 +44,16 @@ class NodeInspection:
 
     @cached_property
     def table(self) -> ConntrackTable:
-        """Every flow listed (both families), malformed lines in ``table.diagnostics``."""
-        data = _listing_bytes(self.snapshot.require(OutputName.ENTRIES))
+        """Every flow listed (both families), malformed lines in ``table.diagnostics``.
+
+        The table parsed during collection when there is one (the same result), else parsed
+        from the snapshot's outputs now.
+        """
+        if self.sample.table is not None:
+            return self.sample.table
+        data = listing_text(self.snapshot.require(OutputName.ENTRIES))
         if self.snapshot.get(OutputName.ENTRIES_IPV6) is not None:
-            data += _listing_bytes(self.snapshot.require(OutputName.ENTRIES_IPV6))
+            data += listing_text(self.snapshot.require(OutputName.ENTRIES_IPV6))
         return parse_listing(data)
 
     @cached_property

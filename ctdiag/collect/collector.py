@@ -1,7 +1,9 @@
 """Drive a runner through the plan: one full snapshot, then counters again after a window.
 
 The flow listing is by far the slowest command (about 1 s for 262,144 flows), so the small
-commands run beside it on a second thread; outputs keep the plan's order.
+commands run beside it on a second thread; outputs keep the plan's order. For a sample, the
+listing is also parsed while it streams in (:mod:`ctdiag.collect.streaming`) when the runner
+can stream, so the table is ready moments after the listing ends.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ctdiag.collect.plan import (
@@ -20,9 +22,11 @@ from ctdiag.collect.plan import (
     parse_conntrack_version,
     snapshot_plan,
 )
-from ctdiag.collect.runner import CommandRunner
-from ctdiag.errors import CollectionError
+from ctdiag.collect.runner import CommandRunner, StreamingRunner
+from ctdiag.collect.streaming import BackgroundListingParse, listing_tail, listing_text
+from ctdiag.errors import CollectionError, ParseError
 from ctdiag.snapshot import CommandOutput, OutputName, Snapshot
+from ctdiag.table import ConntrackTable
 
 #: Called with (node, message) as collection progresses.
 Progress = Callable[[str, str], None]
@@ -39,50 +43,91 @@ class NodeSample:
     Attributes:
         before: the full snapshot (entries, counters, tunables, rules, kernel log).
         after: counters again, ``window_s`` later; ``None`` when no window was asked for.
+        table: ``before``'s flow listing, parsed while it streamed in: the table
+            ``parse_listing`` makes of the stored outputs. ``None`` when it was not parsed
+            during collection (a runner that cannot stream, a sample built from snapshots
+            on disk); readers then parse the snapshot.
     """
 
     before: Snapshot
     after: Snapshot | None = None
+    table: ConntrackTable | None = field(default=None, compare=False, repr=False)
 
     @property
     def node(self) -> str:
         return self.before.node
 
 
-def _run_all(runner: CommandRunner, plan: Sequence[NodeCommand]) -> list[CommandOutput]:
-    def run(command: NodeCommand) -> CommandOutput:
-        return runner.run(command.name, command.argv, timeout=command.timeout)
-
-    def run_rest(commands: Sequence[NodeCommand]) -> list[CommandOutput]:
-        return [run(command) for command in commands]
-
+def _run_all(
+    runner: CommandRunner, plan: Sequence[NodeCommand], *, parse: bool = False
+) -> tuple[list[CommandOutput], ConntrackTable | None]:
+    """Every command's output in plan order, and the listing's table when ``parse`` and the
+    runner can stream it."""
     slow = [c for c in plan if c.name.startswith(OutputName.ENTRIES)]
     rest = [c for c in plan if c not in slow]
-    with ThreadPoolExecutor(max_workers=1 + len(slow)) as pool:
-        listings = [pool.submit(run, command) for command in slow]
-        others = pool.submit(run_rest, rest)
-        by_name = {output.name: output for output in others.result()}
-        by_name.update((out.name, out) for out in (future.result() for future in listings))
-    outputs = [by_name[command.name] for command in plan]
+    listing = next((c for c in slow if c.name == OutputName.ENTRIES), None)
+    streaming = parse and listing is not None and isinstance(runner, StreamingRunner)
+    parser = BackgroundListingParse() if streaming else None
+    try:
+
+        def run(command: NodeCommand) -> CommandOutput:
+            if parser is not None and command is listing:
+                assert isinstance(runner, StreamingRunner)
+                return runner.run_streaming(
+                    command.name, command.argv, timeout=command.timeout, on_stdout=parser.feed
+                )
+            return runner.run(command.name, command.argv, timeout=command.timeout)
+
+        with ThreadPoolExecutor(max_workers=1 + len(slow)) as pool:
+            listings = [pool.submit(run, command) for command in slow]
+            others = pool.submit(lambda: [run(command) for command in rest])
+            by_name = {output.name: output for output in others.result()}
+            by_name.update((out.name, out) for out in (future.result() for future in listings))
+        outputs = [by_name[command.name] for command in plan]
+        _check_required(runner, plan, outputs)
+        return outputs, _parsed(parser, by_name) if parser is not None else None
+    finally:
+        if parser is not None:
+            parser.close()
+
+
+def _check_required(
+    runner: CommandRunner, plan: Sequence[NodeCommand], outputs: Sequence[CommandOutput]
+) -> None:
     for command, output in zip(plan, outputs, strict=True):
         if command.required and not output.ok:
             first = output.error_text.strip().splitlines()[:1]
             detail = f": {first[0]}" if first else ""
             message = f"{command.name} exited {output.exit_status}{detail}"
             raise CollectionError(message, node=runner.node, command=command.argv)
-    return outputs
+
+
+def _parsed(
+    parser: BackgroundListingParse, by_name: dict[str, CommandOutput]
+) -> ConntrackTable | None:
+    """The streamed table, completed with what the inspection parses after stdout."""
+    parser.feed(listing_tail(by_name[OutputName.ENTRIES]))
+    ipv6 = by_name.get(OutputName.ENTRIES_IPV6)
+    if ipv6 is not None:  # tools before 1.4.7 list the families apart
+        parser.feed(listing_text(ipv6))
+    try:
+        return parser.finish()
+    except ParseError:
+        return None  # not a listing we read: NodeInspection.table raises it on first use
 
 
 def _snapshot(
     runner: CommandRunner,
     version_output: CommandOutput,
     plan: Sequence[NodeCommand],
-) -> Snapshot:
+    *,
+    parse: bool = False,
+) -> tuple[Snapshot, ConntrackTable | None]:
     collected_at = datetime.now(UTC)
     version = parse_conntrack_version(version_output.text) if version_output.ok else None
-    outputs = _run_all(runner, plan)
+    outputs, table = _run_all(runner, plan, parse=parse)
     uname = next(o for o in outputs if o.name == OutputName.UNAME)
-    return Snapshot(
+    snapshot = Snapshot(
         node=runner.node,
         kernel_release=uname.text.strip(),
         conntrack_version=version,
@@ -90,23 +135,32 @@ def _snapshot(
         entry_source=entry_source(version),
         outputs=(version_output, *outputs),
     )
+    return snapshot, table
 
 
-def collect_snapshot(runner: CommandRunner, *, progress: Progress = _quiet) -> Snapshot:
-    """Everything the checks read from one node at one moment.
-
-    Raises:
-        CollectionError: a required command failed or any command timed out.
-    """
+def _collect_first(
+    runner: CommandRunner, progress: Progress, *, parse: bool
+) -> tuple[Snapshot, ConntrackTable | None]:
     probe = runner.run(VERSION_PROBE.name, VERSION_PROBE.argv, timeout=VERSION_PROBE.timeout)
     version = parse_conntrack_version(probe.text) if probe.ok else None
     source = f"conntrack-tools {version}" if version else "/proc (no conntrack CLI)"
     progress(runner.node, f"collecting from {source}")
     start = time.monotonic()
-    snapshot = _snapshot(runner, probe, snapshot_plan(version))
+    snapshot, table = _snapshot(runner, probe, snapshot_plan(version), parse=parse)
     listed = sum(len(o.stdout) for o in snapshot.outputs if o.name.startswith("entries"))
-    progress(runner.node, f"collected {listed / 1e6:.1f} MB in {time.monotonic() - start:.2f} s")
-    return snapshot
+    parsed = f", {len(table)} entries parsed as they came" if table is not None else ""
+    seconds = time.monotonic() - start
+    progress(runner.node, f"collected {listed / 1e6:.1f} MB in {seconds:.2f} s{parsed}")
+    return snapshot, table
+
+
+def collect_snapshot(runner: CommandRunner, *, progress: Progress = _quiet) -> Snapshot:
+    """Everything the checks read from one node at one moment (raw outputs, nothing parsed).
+
+    Raises:
+        CollectionError: a required command failed or any command timed out.
+    """
+    return _collect_first(runner, progress, parse=False)[0]
 
 
 def collect_followup(runner: CommandRunner, first: Snapshot) -> Snapshot:
@@ -114,7 +168,7 @@ def collect_followup(runner: CommandRunner, first: Snapshot) -> Snapshot:
     probe = first.get(OutputName.CONNTRACK_VERSION)
     if probe is None:
         raise CollectionError("first snapshot lacks the conntrack version probe", node=first.node)
-    return _snapshot(runner, probe, followup_plan(first.conntrack_version))
+    return _snapshot(runner, probe, followup_plan(first.conntrack_version))[0]
 
 
 def collect_sample(
@@ -126,13 +180,16 @@ def collect_sample(
 ) -> NodeSample:
     """A full snapshot, then (when ``window_s > 0``) the counters again ``window_s`` later.
 
+    The flow listing is parsed as it streams in when the runner can stream
+    (:class:`~ctdiag.collect.runner.StreamingRunner`): ``NodeSample.table``.
+
     Raises:
         CollectionError: a required command failed or any command timed out.
     """
-    first = collect_snapshot(runner, progress=progress)
+    first, table = _collect_first(runner, progress, parse=True)
     if window_s <= 0:
-        return NodeSample(first)
+        return NodeSample(first, table=table)
     progress(runner.node, f"sampling counters for {window_s:g} s")
     started = first.collected_at.timestamp()
     sleep(max(0.0, started + window_s - datetime.now(UTC).timestamp()))
-    return NodeSample(first, collect_followup(runner, first))
+    return NodeSample(first, collect_followup(runner, first), table=table)

@@ -52,37 +52,68 @@ def parse_listing(
     text = stripped.text
     _reject_unsupported(text)
     complete, tail = _split_tail(text)
-    fast = _fast_parser() if use_fast else None
-    parts: list[ConntrackTable] = []
-    if fast is not None and complete:
-        fast_table, declined = fast(complete, 1)
-        parts.append(fast_table)
-        todo: Iterable[tuple[int, str]] = declined
-    else:
-        todo = _numbered_lines(complete)
-    malformed: list[MalformedLine] = []
-    entries: list[ConntrackEntry] = []
-    lines: list[int] = []
-    for line_no, line in todo:
-        entry = _parse_one(line, line_no, _entry_of, strict, malformed)
-        if entry is not None:
-            entries.append(entry)
-            lines.append(line_no)
+    rows = ListingRows(_fast_parser() if use_fast else None, strict=strict)
+    rows.add_lines(complete, 1)
     if tail.strip():
-        line_no = complete.count(b"\n") + 1
-        entry = _parse_tail(tail, line_no, _entry_of, strict, malformed)
+        rows.add_tail(tail, complete.count(b"\n") + 1)
+    return rows.table(stripped)
+
+
+class ListingRows:
+    """What a listing parse has read so far, and the table it makes at the end.
+
+    :func:`parse_listing` feeds it the whole text at once; the streaming parser
+    (:mod:`ctdiag.parsing.listing_stream`) feeds it block by block, then joins its fast-path
+    tables into one (``parts``) before :meth:`table`, so both end in the same steps.
+    """
+
+    def __init__(self, fast: FastParser | None, *, strict: bool = False) -> None:
+        self.fast = fast
+        self.strict = strict
+        self.parts: list[ConntrackTable] = []
+        self.entries: list[ConntrackEntry] = []
+        self.lines: list[int] = []
+        self.malformed: list[MalformedLine] = []
+
+    def add_lines(self, complete: bytes, first_line: int) -> None:
+        """Parse newline-terminated lines numbered from ``first_line``."""
+        if self.fast is not None and complete:
+            fast_table, declined = self.fast(complete, first_line)
+            self.parts.append(fast_table)
+            todo: Iterable[tuple[int, str]] = declined
+        else:
+            todo = _numbered_lines(complete, first_line)
+        self.add_declined(todo)
+
+    def add_declined(self, todo: Iterable[tuple[int, str]]) -> None:
+        """Parse, with the reference parser, the lines the fast path declined."""
+        for line_no, line in todo:
+            entry = _parse_one(line, line_no, _entry_of, self.strict, self.malformed)
+            if entry is not None:
+                self.entries.append(entry)
+                self.lines.append(line_no)
+
+    def add_tail(self, tail: bytes, line_no: int) -> None:
+        """Judge the unterminated last line."""
+        entry = _parse_tail(tail, line_no, _entry_of, self.strict, self.malformed)
         if entry is not None:
-            entries.append(entry)
-            lines.append(line_no)
-    read = sum(len(p) for p in parts) + len(entries) + len(malformed)
-    diagnostics = _diagnostics(stripped, malformed, read, "entries")
-    if parts and not entries:
-        # Everything went through the fast path: its table is the answer (a concat would copy
-        # every column once more).
-        parts[0].diagnostics = diagnostics
-        return parts[0]
-    table = ConntrackTable.from_entries(entries, lines=lines, diagnostics=diagnostics)
-    return ConntrackTable.concat([*parts, table], diagnostics) if parts else table
+            self.entries.append(entry)
+            self.lines.append(line_no)
+
+    def table(self, stripped: StrippedText) -> ConntrackTable:
+        """The table of everything read; ``parts`` must hold at most one fast-path table."""
+        parts = self.parts
+        if len(parts) > 1:
+            raise ValueError("join the fast-path tables before building the table")
+        read = sum(len(p) for p in parts) + len(self.entries) + len(self.malformed)
+        diagnostics = _diagnostics(stripped, self.malformed, read, "entries")
+        if parts and not self.entries:
+            # Everything went through the fast path: its table is the answer (a concat would
+            # copy every column once more).
+            parts[0].diagnostics = diagnostics
+            return parts[0]
+        table = ConntrackTable.from_entries(self.entries, lines=self.lines, diagnostics=diagnostics)
+        return ConntrackTable.concat([*parts, table], diagnostics) if parts else table
 
 
 def parse_events(
@@ -203,11 +234,11 @@ def _split_tail(text: bytes) -> tuple[bytes, bytes]:
     return text[:cut], text[cut:]
 
 
-def _numbered_lines(complete: bytes) -> Iterable[tuple[int, str]]:
+def _numbered_lines(complete: bytes, first_line: int = 1) -> Iterable[tuple[int, str]]:
     # split("\n"), not splitlines(): the latter also breaks on \x0b, \x1c, \u2028 ...,
     # which would shift line numbers on odd bytes inside a secctx or progname.
     lines = complete.decode("utf-8", "replace").split("\n")
-    return zip(range(1, len(lines)), lines[:-1], strict=False)
+    return zip(range(first_line, first_line + len(lines) - 1), lines[:-1], strict=True)
 
 
 def _reject_unsupported(text: bytes) -> None:

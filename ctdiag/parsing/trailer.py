@@ -103,29 +103,40 @@ class _Span:
     with_newline: bool
 
 
+def has_stderr_markers(data: bytes) -> bool:
+    """Whether :func:`strip_stderr` could find anything to remove in ``data``.
+
+    No marker spans a line break, so a text cut at line breaks has markers exactly when one
+    of its pieces has: the streaming listing parser relies on this.
+    """
+    return _TOOL_MARK in data or any(marker in data for marker in _LINE_MARKERS)
+
+
 @overload
-def strip_stderr(data: bytes) -> StrippedText: ...
+def strip_stderr(data: bytes, *, first_line: int = 1) -> StrippedText: ...
 @overload
-def strip_stderr(data: str) -> StrippedText: ...
-def strip_stderr(data: bytes | str) -> StrippedText:
+def strip_stderr(data: str, *, first_line: int = 1) -> StrippedText: ...
+def strip_stderr(data: bytes | str, *, first_line: int = 1) -> StrippedText:
     """Remove conntrack-tools stderr messages from captured output.
 
     Args:
         data: raw capture; str is encoded as UTF-8 (surrogateescape) first.
+        first_line: the line number of the first line of ``data`` (for the tail of a capture
+            whose head was read already), used in trailers and notices.
 
     Returns:
         The cleaned text with line numbering preserved, the trailers and the notices.
     """
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    if _TOOL_MARK not in raw and not any(marker in raw for marker in _LINE_MARKERS):
+    if not has_stderr_markers(raw):
         return StrippedText(raw)
-    spans, trailers, notices = _scan(raw)
+    spans, trailers, notices = _scan(raw, first_line)
     if not spans:  # markers only inside flow text (a progname, a secctx): nothing to cut
         return StrippedText(raw)
     return StrippedText(_rebuild(raw, spans), tuple(trailers), tuple(notices))
 
 
-def _scan(raw: bytes) -> tuple[list[_Span], list[Trailer], list[str]]:
+def _scan(raw: bytes, first_line: int) -> tuple[list[_Span], list[Trailer], list[str]]:
     found: list[tuple[_Span, bytes | None]] = []  # (span, tool message or None)
     pos = raw.find(_TOOL_MARK)
     while pos != -1:
@@ -150,7 +161,7 @@ def _scan(raw: bytes) -> tuple[list[_Span], list[Trailer], list[str]]:
     spans: list[_Span] = []
     trailers: list[Trailer] = []
     notices: list[str] = []
-    line_no, counted_to = 1, 0
+    line_no, counted_to = first_line, 0
     for span, tool_text in found:
         if spans and span.start < spans[-1].end:
             continue  # inside an earlier match (a NOTICE line quoting the program tag)
