@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ctdiag import __version__
+from ctdiag.commands import diff as diff_command
 from ctdiag.commands import parse as parse_command
 from ctdiag.errors import CtdiagError
 from ctdiag.lab import cli as lab_command
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ctdiag {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parse_command.add_parser(commands)
+    diff_command.add_parser(commands)
     lab_command.add_parser(commands)
     return parser
 
