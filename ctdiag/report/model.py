@@ -1,0 +1,192 @@
+"""What the report shows, as plain data: one node's figures, one check's result.
+
+Built from the collected state and the checks' verdicts, then rendered to HTML
+(:mod:`ctdiag.report.sections`) and JSON (:mod:`ctdiag.report.summary_json`). A
+:class:`CheckResult` also travels between processes (pytest-xdist) as JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ctdiag.analysis import TableSummary
+from ctdiag.parsing.kernel_log import KernelLogFindings
+from ctdiag.parsing.sysctl import TableLimits
+from ctdiag.snapshot import EntrySource
+from ctdiag.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class RawOutput:
+    """One command's output as the report attaches it: the head of it, and how much there was.
+
+    Attributes:
+        name: the output name (``entries``, ``stats``...).
+        command: the command line.
+        exit_status: its exit status.
+        duration_s: how long it ran.
+        head: the first lines of stdout, decoded (undecodable bytes as U+FFFD).
+        lines: lines of the whole stdout.
+        shown_lines: lines in ``head``.
+        size: bytes of the whole stdout.
+        stderr: stderr, decoded and capped the same way.
+    """
+
+    name: str
+    command: str
+    exit_status: int
+    duration_s: float
+    head: str
+    lines: int
+    shown_lines: int
+    size: int
+    stderr: str
+
+    @property
+    def truncated(self) -> bool:
+        return self.shown_lines < self.lines or len(self.head.encode()) < self.size
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFigures:
+    """One node's figures for the report; a part that could not be read is ``None``/empty,
+    with the reason in ``problems``.
+
+    Attributes:
+        node: node name.
+        kernel_release: ``uname -r``.
+        conntrack_version: conntrack-tools version, ``None`` without the CLI.
+        entry_source: which producer the flow listing came from.
+        entry_commands: the listing command(s).
+        counter_command: the command the counters were read with.
+        collected_at: when collection started.
+        window_s: seconds between the two counter readings; ``None`` without a second one.
+        limits: count, max, buckets.
+        counters: ``(name, total since boot)``, canonical names.
+        rates: ``(name, per second over the window)``.
+        summary: aggregations of the flow listing.
+        kernel_log: conntrack lines found in the kernel log.
+        problems: one line per part that could not be read.
+        outputs: the raw outputs, capped.
+    """
+
+    node: str
+    kernel_release: str
+    conntrack_version: str | None
+    entry_source: EntrySource
+    entry_commands: tuple[str, ...]
+    counter_command: str
+    collected_at: datetime
+    window_s: float | None
+    limits: TableLimits | None
+    counters: tuple[tuple[str, int], ...]
+    rates: tuple[tuple[str, float], ...]
+    summary: TableSummary | None
+    kernel_log: KernelLogFindings | None
+    problems: tuple[str, ...]
+    outputs: tuple[RawOutput, ...]
+
+
+class Outcome(enum.StrEnum):
+    """How the test ended, as pytest sees it."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+#: The level shown for a test without a verdict, by outcome.
+LEVEL_WITHOUT_VERDICT = {
+    Outcome.PASSED: "PASS",
+    Outcome.FAILED: "FAIL",
+    Outcome.SKIPPED: "SKIP",
+    Outcome.ERROR: "ERROR",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check of one node, as the report shows it.
+
+    Attributes:
+        nodeid: the pytest node id.
+        check: the check's function name (``test_table_occupancy``).
+        node: the checked node, ``None`` for a test not parametrised by node.
+        outcome: how the test ended.
+        level: ``PASS``, ``WARN``, ``FAIL`` (from the verdict), or ``ERROR``/``SKIP``.
+        finding: the verdict's headline, or the error or skip line.
+        remedy: what to do, with its trade-off, empty when none.
+        evidence: the verdict's evidence lines (already capped by the check).
+        evidence_total: how many evidence lines existed before capping.
+        figures: the verdict's named numbers.
+    """
+
+    nodeid: str
+    check: str
+    node: str | None
+    outcome: Outcome
+    level: str
+    finding: str
+    remedy: str = ""
+    evidence: tuple[str, ...] = ()
+    evidence_total: int = 0
+    figures: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        nodeid: str,
+        check: str,
+        node: str | None,
+        outcome: Outcome,
+        verdict: Verdict | None,
+        line: str = "",
+    ) -> CheckResult:
+        """The result of a test, from its verdict when it has one, else from ``line``."""
+        if verdict is None:
+            level = LEVEL_WITHOUT_VERDICT[outcome]
+            return cls(nodeid, check, node, outcome, level, line)
+        remedy = (
+            f"{verdict.remedy.action} (trade-off: {verdict.remedy.trade_off})"
+            if verdict.remedy is not None
+            else ""
+        )
+        return cls(
+            nodeid, check, node, outcome, verdict.level.name, verdict.headline, remedy,
+            verdict.evidence, max(verdict.evidence_total, len(verdict.evidence)),
+            verdict.figures,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "check": self.check,
+            "node": self.node,
+            "outcome": self.outcome.value,
+            "level": self.level,
+            "finding": self.finding,
+            "remedy": self.remedy,
+            "evidence": list(self.evidence),
+            "evidence_total": self.evidence_total,
+            "figures": [[name, value] for name, value in self.figures],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(
+            nodeid=str(data["nodeid"]),
+            check=str(data["check"]),
+            node=None if data["node"] is None else str(data["node"]),
+            outcome=Outcome(data["outcome"]),
+            level=str(data["level"]),
+            finding=str(data["finding"]),
+            remedy=str(data["remedy"]),
+            evidence=tuple(str(line) for line in data["evidence"]),
+            evidence_total=int(data["evidence_total"]),
+            figures=tuple((str(name), float(value)) for name, value in data["figures"]),
+        )

@@ -1,0 +1,88 @@
+"""summary.json: node_exporter metric names, our additions, check levels, failed nodes."""
+
+from __future__ import annotations
+
+import json
+
+from ctdiag.report.figures import node_figures
+from ctdiag.report.model import CheckResult, Outcome
+from ctdiag.report.redact import Redactor
+from ctdiag.report.summary_json import counter_metric, summary_document, summary_text
+from ctdiag.thresholds import Thresholds
+from ctdiag.verdict import Level, Verdict
+from tests.report.samples import T0, inspection
+
+NODE_EXPORTER = [
+    "node_nf_conntrack_entries", "node_nf_conntrack_entries_limit",
+    *(f"node_nf_conntrack_stat_{name}" for name in (
+        "found", "invalid", "ignore", "insert", "insert_failed", "drop", "early_drop",
+        "search_restart")),
+]  # fmt: skip
+
+
+def _document(redactor: Redactor) -> dict[str, object]:
+    figures = {"10.0.0.5": node_figures(inspection("10.0.0.5"))}
+    verdict = Verdict(Level.WARN, "table 80% full", figures=(("occupancy", 0.8),))
+    checks = [
+        CheckResult.build(nodeid="c.py::test_table_occupancy[10.0.0.5]", node="10.0.0.5",
+                          check="test_table_occupancy", outcome=Outcome.PASSED, verdict=verdict),
+        CheckResult.build(nodeid="c.py::test_table_occupancy[down]", node="down",
+                          check="test_table_occupancy", outcome=Outcome.ERROR, verdict=None,
+                          line="down: no network namespace 'down'"),
+    ]  # fmt: skip
+    document = summary_document(
+        title="ctdiag report", generated_at=T0, node_names=["10.0.0.5", "down", "idle"],
+        figures=figures, failures={"down": "down: no network namespace 'down'"}, checks=checks,
+        thresholds=Thresholds(), redacted=redactor.enabled,
+    )  # fmt: skip
+    loaded: dict[str, object] = json.loads(summary_text(document, redactor))
+    return loaded
+
+
+def test_metrics_use_node_exporter_names_and_ours_for_the_rest() -> None:
+    document = _document(Redactor(enabled=False))
+    assert document["schema"] == "ctdiag-summary" and document["schema_version"] == 1
+    node = document["nodes"]["10.0.0.5"]  # type: ignore[index]
+    metrics = node["metrics"]
+    for name in NODE_EXPORTER:
+        assert name in metrics, name
+    assert metrics["node_nf_conntrack_entries"] == 3
+    assert metrics["node_nf_conntrack_entries_limit"] == 262_144
+    assert metrics["node_nf_conntrack_stat_invalid"] == 7  # summed over both CPUs
+    assert metrics["node_nf_conntrack_stat_ignore"] == 42  # only /proc has it
+    assert metrics["ctdiag_nf_conntrack_stat_clash_resolve"] == 2
+    assert metrics["ctdiag_nf_conntrack_stat_invalid_per_second"] == 2.0
+    assert metrics["ctdiag_nf_conntrack_buckets"] == 65_536
+    assert metrics["ctdiag_nf_conntrack_unreplied_entries"] == 2
+    assert metrics["ctdiag_nf_conntrack_half_open_entries"] == 1
+    assert metrics["ctdiag_sample_window_seconds"] == 10.0
+    assert node["entry_source"] == "conntrack-cli" and node["conntrack_version"] == "1.4.7"
+    assert node["table"]["by_zone"] == {"0": 2, "7": 1}
+    assert node["checks"]["test_table_occupancy"] == {
+        "level": "WARN", "outcome": "passed", "finding": "table 80% full",
+        "figures": {"occupancy": 0.8},
+    }  # fmt: skip
+    assert document["levels"] == {"WARN": 1, "ERROR": 1}
+
+
+def test_failed_and_uncollected_nodes_are_listed_with_their_reason() -> None:
+    nodes = _document(Redactor(enabled=False))["nodes"]
+    assert nodes["down"] == {  # type: ignore[index]
+        "status": "collection_failed", "error": "down: no network namespace 'down'",
+        "checks": {"test_table_occupancy": {"level": "ERROR", "outcome": "error",
+                   "finding": "down: no network namespace 'down'", "figures": {}}},
+    }  # fmt: skip
+    assert nodes["idle"] == {"status": "not_collected", "checks": {}}  # type: ignore[index]
+
+
+def test_redacted_summary_has_tokens_only() -> None:
+    redactor = Redactor()
+    text = json.dumps(_document(redactor))
+    for address in ("10.0.0.5", "10.244.1.9", "10.96.0.53", "fd00:10::9", "fd00:96::1"):
+        assert address not in text
+    assert f'"{redactor.tokens["10.0.0.5"]}": {{"status": "collected"' in text
+
+
+def test_counter_metric_names() -> None:
+    assert counter_metric("early_drop") == "node_nf_conntrack_stat_early_drop"
+    assert counter_metric("chaintoolong") == "ctdiag_nf_conntrack_stat_chaintoolong"
