@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ctdiag import remedies
+from ctdiag.assess.wording import beside_limits, sources
 from ctdiag.parsing.sysctl import TableLimits
 from ctdiag.thresholds import Thresholds
 from ctdiag.verdict import Level, Verdict, by_limits
@@ -14,14 +15,14 @@ def occupancy(limits: TableLimits, thresholds: Thresholds) -> Verdict:
     level = by_limits(ratio, warn=thresholds.occupancy_warn, fail=thresholds.occupancy_fail)
     name = {Level.FAIL: "occupancy_fail", Level.WARN: "occupancy_warn"}.get(level)
     source = (
-        thresholds.source(name)
-        if name
-        else f"{thresholds.source('occupancy_warn')}; {thresholds.source('occupancy_fail')}"
+        thresholds.source(name) if name else sources(thresholds, "occupancy_warn", "occupancy_fail")
     )
+    bounds = (thresholds.occupancy_warn, thresholds.occupancy_fail)
+    percent = beside_limits(ratio, bounds, digits=1, scale=100)
     return Verdict(
         level=level,
         finding=(
-            f"conntrack table {ratio:.1%} full: {limits.count:,} of {limits.max:,} entries "
+            f"conntrack table {percent}% full: {limits.count:,} of {limits.max:,} entries "
             "(nf_conntrack_count / nf_conntrack_max)"
         ),
         threshold=(
@@ -37,11 +38,12 @@ def hash_buckets(limits: TableLimits, thresholds: Thresholds) -> Verdict:
     """max / buckets: how long hash chains get when the table is full."""
     ratio = limits.max_per_bucket
     level = Level.FAIL if ratio > thresholds.max_per_bucket else Level.PASS
+    shown = beside_limits(ratio, (thresholds.max_per_bucket,), digits=2)
     return Verdict(
         level=level,
         finding=(
             f"nf_conntrack_max / nf_conntrack_buckets = {limits.max:,} / {limits.buckets:,} = "
-            f"{ratio:.2f} (a full table averages about {2 * ratio:.1f} entries per chain; "
+            f"{shown} (a full table averages about {2 * ratio:.1f} entries per chain; "
             "kernels >= 5.15 refuse inserts into over-long chains, counted in chaintoolong)"
         ),
         threshold=f"fail above {thresholds.max_per_bucket:g}",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from ctdiag import remedies
+from ctdiag.assess.wording import beside_limits, sources
 from ctdiag.parsing.stats import ConntrackStats
 from ctdiag.rates import CounterRates
 from ctdiag.thresholds import Thresholds
 from ctdiag.verdict import Level, Verdict, by_limits
 
-#: Counters that mean a packet or flow was lost (``insert_failed`` net of resolved clashes).
+#: Counters that mean a packet or flow was lost. Kernels that count resolved insert clashes
+#: in ``clash_resolve`` (5.10+) count only the unresolved ones in ``insert_failed`` (netfilter
+#: "add clash resolution stat counter"), so insert_failed is taken as it is.
 DROP_COUNTERS = ("drop", "early_drop", "insert_failed", "chaintoolong")
 DROP_SOURCE = (
     "kernel nf_conntrack statistics: drop/early_drop/insert_failed/chaintoolong grow when the "
@@ -16,18 +19,8 @@ DROP_SOURCE = (
 )
 
 
-def _net_insert_failed(value: int | None, clash_resolve: int | None) -> int | None:
-    if value is None:
-        return None
-    # Kernels that count resolved clashes (clash_resolve) would otherwise double-report them.
-    return max(0, value - (clash_resolve or 0))
-
-
 def _drop_figures(stats: ConntrackStats) -> dict[str, int]:
     figures = {name: stats.total(name) for name in DROP_COUNTERS}
-    figures["insert_failed"] = _net_insert_failed(
-        figures["insert_failed"], stats.total("clash_resolve")
-    )
     return {name: value for name, value in figures.items() if value is not None}
 
 
@@ -37,9 +30,6 @@ def drops(stats: ConntrackStats, rates: CounterRates | None) -> Verdict:
     growth: dict[str, int] = {}
     if rates is not None:
         grown = {name: rates.delta(name) for name in DROP_COUNTERS}
-        grown["insert_failed"] = _net_insert_failed(
-            grown["insert_failed"], rates.delta("clash_resolve")
-        )
         growth = {name: value for name, value in grown.items() if value}
     evidence = tuple(f"{name} = {value:,} since boot" for name, value in totals.items())
     if growth:
@@ -78,18 +68,26 @@ def invalid_rate(stats: ConntrackStats, rates: CounterRates, thresholds: Thresho
     level = by_limits(
         rate, warn=thresholds.invalid_rate_warn, fail=thresholds.invalid_rate_fail, inclusive=False
     )
-    name = {Level.FAIL: "invalid_rate_fail"}.get(level, "invalid_rate_warn")
+    name = {Level.FAIL: "invalid_rate_fail", Level.WARN: "invalid_rate_warn"}.get(level)
+    source = (
+        thresholds.source(name)
+        if name
+        else sources(thresholds, "invalid_rate_warn", "invalid_rate_fail")
+    )
+    shown = beside_limits(
+        rate, (thresholds.invalid_rate_warn, thresholds.invalid_rate_fail), digits=1
+    )
     total = stats.total("invalid")
     since_boot = f"{total:,}" if total is not None else "unknown"
     return Verdict(
         level,
-        f"INVALID packets: {rate:.1f}/s ({delta or 0:,} in {rates.interval_s:.1f} s; "
+        f"INVALID packets: {shown}/s ({delta or 0:,} in {rates.interval_s:.1f} s; "
         f"{since_boot} since boot)",
         threshold=(
             f"warn above {thresholds.invalid_rate_warn:g}/s, "
             f"fail above {thresholds.invalid_rate_fail:g}/s"
         ),
-        source=thresholds.source(name),
+        source=source,
         remedy=remedies.LOG_INVALID if level is not Level.PASS else None,
         figures=(("invalid_per_second", rate), ("invalid_delta", float(delta or 0))),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ctdiag import remedies
 from ctdiag.analysis import Count, TableSummary
 from ctdiag.assess.evidence import entry_lines, half_open_rows, source_rows, unreplied_rows
+from ctdiag.assess.wording import sources
 from ctdiag.table import ConntrackTable
 from ctdiag.thresholds import Thresholds
 from ctdiag.verdict import Level, Remedy, Verdict
@@ -50,9 +51,9 @@ def unreplied(summary: TableSummary, table: ConntrackTable, thresholds: Threshol
         f"top destinations: {_ranking(summary.top_unreplied_destinations)}",
         threshold=(
             f"fail when share > {thresholds.unreplied_share:g} and count > "
-            f"{thresholds.unreplied_count:,}"
+            f"{thresholds.unreplied_count:,}; warn when only the count is exceeded"
         ),
-        source=thresholds.source("unreplied_share"),
+        source=sources(thresholds, "unreplied_share", "unreplied_count"),
         remedy=BLACKHOLE if level is not Level.PASS else None,
         evidence=entry_lines(table, rows, thresholds.evidence_limit) if rows is not None else (),
         evidence_total=len(rows) if rows is not None else 0,
@@ -74,9 +75,9 @@ def half_open(summary: TableSummary, table: ConntrackTable, thresholds: Threshol
         f"{count:,} of {summary.entries:,} entries are half-open ({share:.1%}; {listed}; {how})",
         threshold=(
             f"fail when share > {thresholds.half_open_share:g} and count > "
-            f"{thresholds.half_open_count:,}"
+            f"{thresholds.half_open_count:,}; warn when only the count is exceeded"
         ),
-        source=thresholds.source("half_open_share"),
+        source=sources(thresholds, "half_open_share", "half_open_count"),
         remedy=SYN_FLOOD if level is not Level.PASS else None,
         evidence=entry_lines(table, rows, thresholds.evidence_limit) if rows is not None else (),
         evidence_total=len(rows) if rows is not None else 0,
@@ -114,8 +115,11 @@ def top_talkers(summary: TableSummary, table: ConntrackTable, thresholds: Thresh
     return Verdict(
         level,
         finding,
-        threshold=f"fail when one source holds > {thresholds.top_talker_share:g} of the table",
-        source=thresholds.source("top_talker_share"),
+        threshold=(
+            f"fail when one source holds > {thresholds.top_talker_share:g} of a table of at "
+            f"least {thresholds.top_talker_min_entries:,} entries"
+        ),
+        source=sources(thresholds, "top_talker_share", "top_talker_min_entries"),
         remedy=remedies.SPREAD_LOAD if level is Level.FAIL else None,
         evidence=evidence,
         evidence_total=len(ranking) + (len(rows) if rows is not None else 0),

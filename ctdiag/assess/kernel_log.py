@@ -72,8 +72,8 @@ def table_full(
         findings: the parsed kernel log (host-wide: it is not per namespace).
         thresholds: ``kernel_log_seconds`` is "recent".
         uptime_s: seconds since boot at collection, to age ``dmesg`` timestamps.
-        namespace: this node's namespace; lines naming another (or an earlier namespace that
-            had the same inode) are not ours.
+        namespace: this node's namespace; lines naming another, and lines older than it (when
+            its creation time is known), are not ours.
         collected_at: epoch seconds of the collection.
     """
     namespace_age = (
@@ -82,14 +82,15 @@ def table_full(
     ours, others = [], 0
     for message in findings.table_full:
         age = _age(message, uptime_s)
-        if (
+        named_other = (
             message.netns is not None
             and namespace.inode is not None
-            and (
-                message.netns != namespace.inode
-                or (namespace_age is not None and age is not None and age > namespace_age)
-            )
-        ):
+            and message.netns != namespace.inode
+        )
+        # Whatever its wording, a line older than the namespace is about another one (or
+        # about an earlier namespace that had the same inode).
+        before_us = namespace_age is not None and age is not None and age > namespace_age
+        if named_other or before_us:
             others += 1
         else:
             ours.append((message, age))

@@ -10,7 +10,8 @@ from ctdiag.verdict import Level, Verdict
 
 #: Default UDP ports: VXLAN (openshift-sdn, flannel) and Geneve (OVN-Kubernetes).
 DEFAULT_PORTS = {"vxlan": 4789, "geneve": 6081}
-_KIND = re.compile(r"\b(vxlan|geneve)\b")
+#: The link kind, which ``ip -d -o`` prints after a ``\`` line break; not in the device name.
+_KIND = re.compile(r"\\ +(vxlan|geneve) ")
 _DSTPORT = re.compile(r"\bdstport (\d+)")
 _NAME = re.compile(r"^\d+:\s+([^:@\s]+)")
 
@@ -44,31 +45,35 @@ def find_tunnels(links_text: str) -> tuple[Tunnel, ...]:
 
 
 def _iptables_notrack(rules: str, port: int) -> list[str]:
+    # "--dport 4789", or multiport "--dports 4789,8472"; not "! --dport 4789" (all but it).
+    dport = re.compile(rf"(?<!! )--dports? (?:[\d:,]*,)?{port}\b")
     hits = []
     for line in rules.splitlines():
         if not line.startswith("-A "):
             continue
         notrack = "-j NOTRACK" in line or ("-j CT" in line and "--notrack" in line)
-        if notrack and re.search(rf"--dport {port}\b", line) and "-p udp" in line:
+        if notrack and dport.search(line) and "-p udp" in line:
             hits.append(line)
     return hits
 
 
 def _nft_notrack(ruleset: str, port: int) -> list[str]:
+    # The port alone or in an anonymous set: "udp dport 6081", "udp dport { 4789, 8472 }".
+    dport = re.compile(rf"\budp dport (?:{port}\b|\{{[^}}]*\b{port}\b[^}}]*\}})")
     return [
-        line.strip()
-        for line in ruleset.splitlines()
-        if "notrack" in line and re.search(rf"\budp dport {port}\b", line)
+        line.strip() for line in ruleset.splitlines() if "notrack" in line and dport.search(line)
     ]
 
 
 def notrack_tunnels(tunnels: tuple[Tunnel, ...], *, iptables_raw: str, nft_ruleset: str) -> Verdict:
     """Each tunnel's UDP port must be NOTRACKed in the raw table (iptables or nftables)."""
-    missing, evidence = [], []
+    missing: list[int] = []
+    evidence: list[str] = []
     for port in sorted({t.port for t in tunnels}):
         hits = _iptables_notrack(iptables_raw, port) + _nft_notrack(nft_ruleset, port)
         if hits:
-            evidence.extend(hits)
+            # One rule may cover several ports ("udp dport { 4789, 8472 }"): show it once.
+            evidence.extend(hit for hit in hits if hit not in evidence)
         else:
             missing.append(port)
     devices = ", ".join(f"{t.device} ({t.kind} udp/{t.port})" for t in tunnels)
