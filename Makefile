@@ -3,13 +3,15 @@
 
 REPORT := reports/ctdiag-report.html
 
-# The embedded default: build the lab, run every check against it, write the HTML report,
-# tear the lab down (also on failure), print where the report is. Needs root.
+# The embedded default: build the lab, run every check against it, write the HTML report
+# (summary.json beside it), tear the lab down (also on failure), print where the report is.
+# Needs root.
 lab: setup
 	@mkdir -p reports
 	.venv/bin/python -m pytest --lab --html=$(REPORT) --self-contained-html \
 		--junitxml=reports/junit.xml; status=$$?; \
-		echo "ctdiag report: $(CURDIR)/$(REPORT)"; exit $$status
+		echo "ctdiag report: $(CURDIR)/$(REPORT) (figures: $(CURDIR)/reports/summary.json)"; \
+		exit $$status
 
 setup:
 	./scripts/bootstrap

@@ -11,4 +11,5 @@ pytest_plugins = [
     "fixtures.nodes",
     "fixtures.snapshots",
     "fixtures.verdicts",
+    "fixtures.report",
 ]
