@@ -92,6 +92,11 @@ class RunWriter:
         self._entries: dict[str, dict[str, object]] = {}
         self._claimed = False
 
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The nodes listed in ``run.json`` so far (collected or not), in arrival order."""
+        return tuple(self._entries)
+
     def record(self, sample: NodeSample) -> None:
         """Save ``sample`` under its node's directory and list it in ``run.json``.
 

@@ -133,6 +133,7 @@ def test_netns_run_saved_then_checked_offline_without_root(
         os.chmod(saved, 0o755)
         collected = _pytest("--netns", scratch_namespace, "--sample-seconds", "0.5",
                             f"--save-snapshot={saved}/run")  # fmt: skip
+        assert f"[ctdiag] 1 node(s) saved in {saved}/run (pytest --snapshot=" in collected.stdout
         run = read_run(saved / "run")
         assert [(n.node, n.after is not None) for n in run.nodes] == [(scratch_namespace, True)]
         assert run.window_s == 0.5
