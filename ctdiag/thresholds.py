@@ -36,7 +36,7 @@ SPECS: tuple[ThresholdSpec, ...] = (
     ThresholdSpec("occupancy_warn", 0.75, "count/max at which the table occupancy warns",
                   "node-mixin alert NodeHighNumberConntrackEntriesUsed (> 0.75)"),
     ThresholdSpec("occupancy_fail", 0.90, "count/max at which the table occupancy fails",
-                  "ctdiag default; Netdata warns at 90 %, critical at 95 %"),
+                  "ctdiag default; Netdata warns at 0.90, critical at 0.95"),
     ThresholdSpec("max_per_bucket", 8.0, "nf_conntrack_max / buckets above which chains are "
                   "too long", "kernel sizing (max = 8 x buckets with explicit hashsize); "
                   "OpenShift tuned 1,048,576 / 131,072"),

@@ -102,3 +102,12 @@ def test_bad_threshold_is_a_usage_error() -> None:
     done = _pytest("--local", "--occupancy-warn", "0.95")
     assert done.returncode == 4
     assert "need 0 < occupancy_warn (0.95) <= occupancy_fail (0.9)" in done.stderr
+
+
+def test_help_lists_every_option_with_its_default_and_source() -> None:
+    done = _pytest("--help")
+    assert done.returncode == 0, done.stderr
+    for option in ("--lab", "--local", "--netns", "--sample-seconds", "--strict-warn",
+                   "--occupancy-warn", "--invalid-rate-fail", "--redact"):  # fmt: skip
+        assert option in done.stdout
+    assert "NodeHighNumberConntrackEntriesUsed" in done.stdout
