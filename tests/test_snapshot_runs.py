@@ -7,6 +7,7 @@ namespace must find exactly what was changed in between.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -204,3 +205,24 @@ def test_diff_of_two_real_collections_finds_exactly_what_changed(
     text = _run(["-m", "ctdiag", "diff", before, after])
     assert f"    ~ {ESTABLISHED}: {tunable['before']} -> 7200" in text.stdout
     assert "    + -A INPUT -p tcp -m tcp --dport 9 -j DROP" in text.stdout
+
+
+def test_an_output_that_failed_on_the_node_is_an_error_of_the_checks_reading_it(
+    tmp_path: Path,
+) -> None:
+    sample = make_sample("worker-1", window_s=2)
+    failed = [
+        dataclasses.replace(o, exit_status=1, stdout=b"", stderr=b"sysctl: permission denied\n")
+        if o.name == "sysctl" else o
+        for o in sample.before.outputs
+    ]  # fmt: skip
+    broken = dataclasses.replace(sample, before=dataclasses.replace(sample.before, outputs=failed))
+    save_samples(tmp_path / "run", [broken], window_s=2)
+    done = _pytest(f"--snapshot={tmp_path / 'run'}")
+    found = outcomes(done)
+    readers = {k for k in found if "::test_tunables[" in k or "test_table_occupancy" in k}
+    assert readers and {k: found[k] for k in readers} == dict.fromkeys(readers, "ERROR")
+    assert found["checks/test_flows.py::test_unreplied[worker-1]"] == "PASSED"
+    line = "CollectionError: worker-1: sysctl exited 1: sysctl: permission denied [sysctl -e"
+    assert line in done.stdout
+    assert "Traceback" not in done.stdout
