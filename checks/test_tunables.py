@@ -30,9 +30,8 @@ def test_notrack_tunnels(node_inspection: NodeInspection, judge: Judge) -> None:
     found = tunnels.find_tunnels(snapshot.require(OutputName.LINKS).text)
     if not found:
         pytest.skip("no VXLAN or Geneve overlay device on this node")
-    nft = snapshot.get(OutputName.NFT_RULESET)
     judge(tunnels.notrack_tunnels(
         found,
         iptables_raw=snapshot.require(OutputName.RULES_RAW).text,
-        nft_ruleset=nft.text if nft is not None and nft.ok else "",
+        nft_ruleset=snapshot.text_if_ok(OutputName.NFT_RULESET),
     ))  # fmt: skip

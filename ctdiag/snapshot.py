@@ -109,6 +109,18 @@ class CommandOutput:
         """stderr decoded like :attr:`text`."""
         return self.stderr.decode("utf-8", errors="replace")
 
+    def check(self, node: str) -> None:
+        """Raise :class:`CollectionError` on ``node`` when the command failed.
+
+        The message is ``NAME exited N: first stderr line``, with the argv.
+        """
+        if self.ok:
+            return
+        first = self.error_text.strip().splitlines()[:1]
+        detail = f": {first[0]}" if first else ""
+        message = f"{self.name} exited {self.exit_status}{detail}"
+        raise CollectionError(message, node=node, command=self.argv)
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -152,6 +164,11 @@ class Snapshot:
         wanted = str(name)
         return next((output for output in self.outputs if output.name == wanted), None)
 
+    def text_if_ok(self, name: str) -> str:
+        """stdout of output ``name`` if it exists and succeeded, else ``""`` (optional ones)."""
+        output = self.get(name)
+        return output.text if output is not None and output.ok else ""
+
     def require(self, name: str) -> CommandOutput:
         """The output called ``name``, which must exist and have succeeded.
 
@@ -162,11 +179,7 @@ class Snapshot:
         output = self.get(name)
         if output is None:
             raise SnapshotError(f"snapshot of {self.node} has no {str(name)!r} output")
-        if not output.ok:
-            first = output.error_text.strip().splitlines()[:1]
-            detail = f": {first[0]}" if first else ""
-            message = f"{output.name} exited {output.exit_status}{detail}"
-            raise CollectionError(message, node=self.node, command=output.argv)
+        output.check(self.node)
         return output
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from ctdiag import remedies
 from ctdiag.analysis import Count, TableSummary
 from ctdiag.assess.evidence import entry_lines, half_open_rows, source_rows, unreplied_rows
@@ -38,51 +42,71 @@ def _both_exceeded(
     return Level.PASS, "within limits" if not over_share else "share exceeded, count not"
 
 
-def unreplied(summary: TableSummary, table: ConntrackTable, thresholds: Thresholds) -> Verdict:
-    """Share and count of ``[UNREPLIED]`` entries; both over their limits fails."""
-    count, share = summary.unreplied, summary.share(summary.unreplied)
-    level, how = _both_exceeded(
-        count, share, max_count=thresholds.unreplied_count, max_share=thresholds.unreplied_share
-    )
-    rows = unreplied_rows(table) if level is not Level.PASS else None
+def _share_and_count(
+    summary: TableSummary,
+    table: ConntrackTable,
+    thresholds: Thresholds,
+    *,
+    name: str,
+    count: int,
+    rows_of: Callable[[ConntrackTable], np.ndarray],
+    describe: Callable[[int, float, str], str],
+    remedy: Remedy,
+) -> Verdict:
+    """Both ``<name>_share`` and ``<name>_count`` exceeded fails; the count alone warns.
+
+    ``describe(count, share, how)`` words the finding; the offending rows are the evidence.
+    """
+    share_key, count_key = f"{name}_share", f"{name}_count"
+    max_share: float = getattr(thresholds, share_key)
+    max_count: int = getattr(thresholds, count_key)
+    share = summary.share(count)
+    level, how = _both_exceeded(count, share, max_count=max_count, max_share=max_share)
+    rows = rows_of(table) if level is not Level.PASS else None
     return Verdict(
         level,
-        f"{count:,} of {summary.entries:,} entries are [UNREPLIED] ({share:.1%}; {how}); "
-        f"top destinations: {_ranking(summary.top_unreplied_destinations)}",
+        describe(count, share, how),
         threshold=(
-            f"fail when share > {thresholds.unreplied_share:g} and count > "
-            f"{thresholds.unreplied_count:,}; warn when only the count is exceeded"
+            f"fail when share > {max_share:g} and count > {max_count:,}; "
+            "warn when only the count is exceeded"
         ),
-        source=sources(thresholds, "unreplied_share", "unreplied_count"),
-        remedy=BLACKHOLE if level is not Level.PASS else None,
+        source=sources(thresholds, share_key, count_key),
+        remedy=remedy if level is not Level.PASS else None,
         evidence=entry_lines(table, rows, thresholds.evidence_limit) if rows is not None else (),
         evidence_total=len(rows) if rows is not None else 0,
-        figures=(("unreplied", float(count)), ("unreplied_share", share)),
+        figures=((name, float(count)), (share_key, share)),
     )
+
+
+def unreplied(summary: TableSummary, table: ConntrackTable, thresholds: Thresholds) -> Verdict:
+    """Share and count of ``[UNREPLIED]`` entries; both over their limits fails."""
+
+    def describe(count: int, share: float, how: str) -> str:
+        return (
+            f"{count:,} of {summary.entries:,} entries are [UNREPLIED] ({share:.1%}; {how}); "
+            f"top destinations: {_ranking(summary.top_unreplied_destinations)}"
+        )
+
+    return _share_and_count(
+        summary, table, thresholds, name="unreplied", count=summary.unreplied,
+        rows_of=unreplied_rows, describe=describe, remedy=BLACKHOLE,
+    )  # fmt: skip
 
 
 def half_open(summary: TableSummary, table: ConntrackTable, thresholds: Thresholds) -> Verdict:
     """Share and count of SYN_SENT + SYN_RECV entries; both over their limits fails."""
-    count, share = summary.half_open, summary.share(summary.half_open)
-    level, how = _both_exceeded(
-        count, share, max_count=thresholds.half_open_count, max_share=thresholds.half_open_share
-    )
-    rows = half_open_rows(table) if level is not Level.PASS else None
     states = {k: v for k, v in summary.by_state.items() if k.startswith("SYN_")}
     listed = ", ".join(f"{k} {v:,}" for k, v in states.items()) or "none"
-    return Verdict(
-        level,
-        f"{count:,} of {summary.entries:,} entries are half-open ({share:.1%}; {listed}; {how})",
-        threshold=(
-            f"fail when share > {thresholds.half_open_share:g} and count > "
-            f"{thresholds.half_open_count:,}; warn when only the count is exceeded"
-        ),
-        source=sources(thresholds, "half_open_share", "half_open_count"),
-        remedy=SYN_FLOOD if level is not Level.PASS else None,
-        evidence=entry_lines(table, rows, thresholds.evidence_limit) if rows is not None else (),
-        evidence_total=len(rows) if rows is not None else 0,
-        figures=(("half_open", float(count)), ("half_open_share", share)),
-    )
+
+    def describe(count: int, share: float, how: str) -> str:
+        return (
+            f"{count:,} of {summary.entries:,} entries are half-open ({share:.1%}; {listed}; {how})"
+        )
+
+    return _share_and_count(
+        summary, table, thresholds, name="half_open", count=summary.half_open,
+        rows_of=half_open_rows, describe=describe, remedy=SYN_FLOOD,
+    )  # fmt: skip
 
 
 def top_talkers(summary: TableSummary, table: ConntrackTable, thresholds: Thresholds) -> Verdict:

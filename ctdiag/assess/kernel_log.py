@@ -128,11 +128,6 @@ def table_full(
 
 def node_context(snapshot: Snapshot) -> tuple[float | None, NodeNamespace]:
     """Seconds since boot and the node's namespace, from a snapshot (``None`` if missing)."""
-
-    def text(name: str) -> str:
-        output = snapshot.get(name)
-        return output.text if output is not None and output.ok else ""
-
-    return parse_uptime(text(OutputName.UPTIME)), parse_namespace(
-        text(OutputName.NETNS), text(OutputName.NETNS_NAME)
+    return parse_uptime(snapshot.text_if_ok(OutputName.UPTIME)), parse_namespace(
+        snapshot.text_if_ok(OutputName.NETNS), snapshot.text_if_ok(OutputName.NETNS_NAME)
     )

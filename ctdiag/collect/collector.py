@@ -95,11 +95,8 @@ def _check_required(
     runner: CommandRunner, plan: Sequence[NodeCommand], outputs: Sequence[CommandOutput]
 ) -> None:
     for command, output in zip(plan, outputs, strict=True):
-        if command.required and not output.ok:
-            first = output.error_text.strip().splitlines()[:1]
-            detail = f": {first[0]}" if first else ""
-            message = f"{command.name} exited {output.exit_status}{detail}"
-            raise CollectionError(message, node=runner.node, command=command.argv)
+        if command.required:
+            output.check(runner.node)
 
 
 def _parsed(
