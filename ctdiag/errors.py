@@ -50,8 +50,55 @@ class CollectionError(CtdiagError):
         super().__init__(f"{node}: {message}{cmd}")
 
 
+class ClusterError(CtdiagError):
+    """The Kubernetes API, a node or a debug pod stopped a node from being reached.
+
+    Infrastructure trouble (an ERROR of the node's checks), never a finding.
+
+    Attributes:
+        node: the node concerned, or ``""`` when the trouble is cluster-wide.
+    """
+
+    def __init__(self, message: str, *, node: str = "") -> None:
+        self.node = node
+        super().__init__(f"{node}: {message}" if node else message)
+
+
+class ApiError(ClusterError):
+    """The API server refused or failed a request (kopf-style: mapped from ApiException).
+
+    Attributes:
+        status: the HTTP status (0 when no answer came: connection refused, timeout).
+        reason: the Status reason (``Forbidden``, ``NotFound``, ``InternalError`` ...).
+    """
+
+    def __init__(self, message: str, *, status: int, reason: str = "", node: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(message, node=node)
+
+
+class ForbiddenError(ApiError):
+    """403: RBAC, a missing SecurityContextConstraint, or Pod Security admission."""
+
+
+class NotFoundError(ApiError):
+    """404: the object (or node) does not exist."""
+
+
+class DebugPodError(ClusterError):
+    """A debug pod could not be started (image pull, never scheduled, failed, deadline)."""
+
+
 class LabError(CtdiagError):
     """The real-kernel lab (ctdiag.lab) could not be built, changed or torn down.
 
     Not a finding about conntrack: trouble with the lab's own namespaces, rules or processes.
+    """
+
+
+class QueryError(CtdiagError):
+    """A conntrack query whose options are invalid or contradict each other (a usage error).
+
+    Raised before anything runs on a node; the message is one line naming the option.
     """

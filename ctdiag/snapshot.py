@@ -27,6 +27,8 @@ class EntrySource(enum.Enum):
     """Where the flow listing (``entries`` output) came from."""
 
     CONNTRACK_CLI = "conntrack-cli"
+    HOST_CLI = "host-conntrack-cli"
+    """The host's CLI, run from a debug pod through ``chroot /host`` (not in the image)."""
     PROC = "proc"
 
 

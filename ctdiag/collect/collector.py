@@ -129,18 +129,26 @@ def _snapshot(
         kernel_release=uname.text.strip(),
         conntrack_version=version,
         collected_at=collected_at,
-        entry_source=entry_source(version),
+        entry_source=entry_source(version, version_output.argv),
         outputs=(version_output, *outputs),
     )
     return snapshot, table
 
 
-def _collect_first(
-    runner: CommandRunner, progress: Progress, *, parse: bool
+def collect_first(
+    runner: CommandRunner, progress: Progress = _quiet, *, parse: bool = True
 ) -> tuple[Snapshot, ConntrackTable | None]:
+    """The full first snapshot of a sample, and its listing parsed as it streamed in when
+    ``parse`` and the runner can stream (``None`` otherwise).
+
+    Raises:
+        CollectionError: a required command failed or any command timed out.
+    """
     probe = runner.run(VERSION_PROBE.name, VERSION_PROBE.argv, timeout=VERSION_PROBE.timeout)
     version = parse_conntrack_version(probe.text) if probe.ok else None
     source = f"conntrack-tools {version}" if version else "/proc (no conntrack CLI)"
+    if version and probe.argv[:1] == ("chroot",):
+        source += " (the host's, via chroot /host)"
     progress(runner.node, f"collecting from {source}")
     start = time.monotonic()
     snapshot, table = _snapshot(runner, probe, snapshot_plan(version), parse=parse)
@@ -157,7 +165,7 @@ def collect_snapshot(runner: CommandRunner, *, progress: Progress = _quiet) -> S
     Raises:
         CollectionError: a required command failed or any command timed out.
     """
-    return _collect_first(runner, progress, parse=False)[0]
+    return collect_first(runner, progress, parse=False)[0]
 
 
 def collect_followup(runner: CommandRunner, first: Snapshot) -> Snapshot:
@@ -183,7 +191,7 @@ def collect_sample(
     Raises:
         CollectionError: a required command failed or any command timed out.
     """
-    first, table = _collect_first(runner, progress, parse=True)
+    first, table = collect_first(runner, progress)
     if window_s <= 0:
         return NodeSample(first, table=table)
     progress(runner.node, f"sampling counters for {window_s:g} s")

@@ -62,9 +62,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
-def entry_source(cli_version: str | None) -> EntrySource:
-    """Where the flow listing comes from, given the CLI version found (``None``: no CLI)."""
-    return EntrySource.PROC if cli_version is None else EntrySource.CONNTRACK_CLI
+def entry_source(cli_version: str | None, probe_argv: tuple[str, ...] = ()) -> EntrySource:
+    """Where the flow listing comes from, given the CLI version found (``None``: no CLI)
+    and the argv that found it (a debug pod reaches the host's CLI through ``chroot``)."""
+    if cli_version is None:
+        return EntrySource.PROC
+    return EntrySource.HOST_CLI if probe_argv[:1] == ("chroot",) else EntrySource.CONNTRACK_CLI
 
 
 def listing_commands(cli_version: str | None) -> tuple[NodeCommand, ...]:

@@ -49,6 +49,8 @@ def run_environment(
 def _sources(figures: NodeFigures) -> str:
     if figures.entry_source is EntrySource.PROC:
         return "/proc/net/nf_conntrack (no conntrack CLI)"
+    if figures.entry_source is EntrySource.HOST_CLI:
+        return f"{'; '.join(figures.entry_commands)} (the host's conntrack-tools)"
     return f"{'; '.join(figures.entry_commands)} (conntrack-tools)"
 
 

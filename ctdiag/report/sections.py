@@ -238,6 +238,8 @@ def _dnat(figures: NodeFigures, esc: Redactor) -> str:
 def _meta(figures: NodeFigures, esc: Redactor) -> str:
     if figures.entry_source is EntrySource.PROC:
         source = "/proc (no conntrack CLI)"
+    elif figures.entry_source is EntrySource.HOST_CLI:
+        source = f"the host's conntrack-tools {esc.html(figures.conntrack_version or '?')}"
     else:
         source = f"conntrack-tools {esc.html(figures.conntrack_version or '?')}"
     commands = ", ".join(f"<code>{esc.html(c)}</code>" for c in figures.entry_commands)

@@ -1,0 +1,11 @@
+"""Kubernetes and OpenShift nodes through short-lived debug pods: the only package that
+imports ``kubernetes``.
+
+- :mod:`~ctdiag.kube.access`: credentials, the REST client, API errors mapped to ours.
+- :mod:`~ctdiag.kube.nodes`: which nodes, and whether each is Ready.
+- :mod:`~ctdiag.kube.manifests`: the debug pod and temporary namespace (pure).
+- :mod:`~ctdiag.kube.pods`: create, wait (one watch), delete, sweep leftovers.
+- :mod:`~ctdiag.kube.exec`: the exec WebSocket, frame by frame.
+- :mod:`~ctdiag.kube.runner`: a node's commands in its pod (image, else ``chroot /host``).
+- :mod:`~ctdiag.kube.session`: one run's pods, one per node, all removed at the end.
+"""

@@ -1,0 +1,197 @@
+"""Collect many nodes at once, at most ``max_parallel`` at a time, with progress.
+
+Each node's sample is two pieces of work: the full snapshot, then the counters again a
+window later. Only the pieces hold a worker: the window is a timer, so 50 nodes with a
+10 s window take about one window plus their collection time spread over the workers,
+not 50 windows. Work that only waits on the cluster (starting debug pods) happens in
+``prepare`` for all requested nodes together, before any collection starts.
+
+Progress from the workers is queued and handed to the caller's thread in :meth:`result`
+and :meth:`drain`: pytest's terminal is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from ctdiag.collect.collector import NodeSample, Progress, collect_first, collect_followup
+from ctdiag.collect.runner import CommandRunner
+from ctdiag.errors import CtdiagError
+from ctdiag.handoff import load_sample
+from ctdiag.snapshot import Snapshot
+from ctdiag.table import ConntrackTable
+from ctdiag.targets import NodeTarget, SampleRecorder, TargetKind
+
+DEFAULT_MAX_PARALLEL = 10
+#: How often a waiting caller wakes to print queued progress.
+POLL_S = 0.2
+
+#: A runner for a target (for debug pods: the node's pod, started by ``prepare``).
+RunnerFactory = Callable[[NodeTarget], CommandRunner]
+#: Called once with every batch of requested targets before their collection starts.
+Prepare = Callable[[Sequence[NodeTarget]], None]
+
+
+def default_runner(target: NodeTarget) -> CommandRunner:
+    return target.runner()
+
+
+def _nothing(targets: Sequence[NodeTarget]) -> None:
+    del targets
+
+
+class SampleScheduler:
+    """Samples of the requested targets, collected concurrently (see module docstring).
+
+    Args:
+        window_s: seconds between the two counter samples (0: one snapshot only).
+        max_parallel: pieces of collection running at once.
+        runner_for: how a target's commands run.
+        prepare: work done for a batch of targets before collection (debug pods).
+        recorders: told every sample or failure (``--save-snapshot``).
+    """
+
+    def __init__(
+        self, *, window_s: float, max_parallel: int = DEFAULT_MAX_PARALLEL,
+        runner_for: RunnerFactory = default_runner, prepare: Prepare = _nothing,
+        recorders: Sequence[SampleRecorder] = (),
+    ) -> None:  # fmt: skip
+        if max_parallel < 1:
+            raise CtdiagError(f"max_parallel must be at least 1, got {max_parallel}")
+        self.window_s = window_s
+        self._runner_for = runner_for
+        self._prepare = prepare
+        self._recorders = list(recorders)
+        self._pool = ThreadPoolExecutor(max_parallel, thread_name_prefix="ctdiag-collect")
+        self._futures: dict[str, Future[NodeSample]] = {}
+        self._timers: list[threading.Timer] = []
+        self._messages: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _progress(self, node: str, message: str) -> None:
+        self._messages.put((node, message))
+
+    def drain(self, progress: Progress) -> None:
+        """Hand every queued progress message to ``progress`` (call from the main thread)."""
+        while True:
+            try:
+                node, message = self._messages.get_nowait()
+            except queue.Empty:
+                return
+            progress(node, message)
+
+    def request(self, targets: Sequence[NodeTarget], progress: Progress) -> None:
+        """Start collecting every target of ``targets`` not requested before."""
+        new = [t for t in targets if t.node not in self._futures]
+        if not new:
+            return
+        self._prepare(new)
+        for target in new:
+            future: Future[NodeSample] = Future()
+            self._futures[target.node] = future
+            self._pool.submit(self._first, target, future)
+        self.drain(progress)
+
+    def result(self, node: str, progress: Progress) -> NodeSample:
+        """The node's sample, waiting for it while printing progress.
+
+        Raises:
+            CtdiagError: the node could not be collected (one line).
+        """
+        future = self._futures[node]
+        while True:
+            self.drain(progress)
+            try:
+                sample = future.result(timeout=POLL_S)
+            except TimeoutError:
+                continue
+            self.drain(progress)
+            return sample
+
+    def _first(self, target: NodeTarget, future: Future[NodeSample]) -> None:
+        try:
+            if target.kind is TargetKind.SNAPSHOT:
+                assert target.saved is not None
+                self._progress(target.node, f"loading the saved sample {target.saved.before}")
+                self._finish(target.node, future, load_sample(target.saved))
+                return
+            runner = self._runner_for(target)
+            first, table = collect_first(runner, self._progress)
+        except CtdiagError as exc:
+            self._fail(target.node, future, exc)
+            return
+        except BaseException as exc:  # a bug: still end the future, so nobody waits forever
+            _settle(future, exc)
+            raise
+        if self.window_s <= 0:
+            self._finish(target.node, future, NodeSample(first, table=table))
+            return
+        self._progress(target.node, f"sampling counters for {self.window_s:g} s")
+        elapsed = (datetime.now(UTC) - first.collected_at).total_seconds()
+        timer = threading.Timer(
+            max(0.0, self.window_s - elapsed),
+            lambda: self._submit(self._second, target.node, runner, first, table, future),
+        )
+        timer.daemon = True
+        with self._lock:
+            if self._closed:
+                return
+            self._timers.append(timer)
+        timer.start()
+
+    def _submit(self, *args: object) -> None:
+        with self._lock:
+            if not self._closed:
+                self._pool.submit(*args)  # type: ignore[arg-type]
+
+    def _second(self, node: str, runner: CommandRunner, first: Snapshot,
+                table: ConntrackTable | None, future: Future[NodeSample]) -> None:  # fmt: skip
+        try:
+            after = collect_followup(runner, first)
+        except CtdiagError as exc:
+            self._fail(node, future, exc)
+            return
+        self._finish(node, future, NodeSample(first, after, table=table))
+
+    def _finish(self, node: str, future: Future[NodeSample], sample: NodeSample) -> None:
+        try:
+            for recorder in self._recorders:
+                recorder.record(sample)
+        except CtdiagError as exc:
+            _settle(future, exc)
+            return
+        _settle(future, sample)
+
+    def _fail(self, node: str, future: Future[NodeSample], exc: CtdiagError) -> None:
+        for recorder in self._recorders:
+            with contextlib.suppress(CtdiagError):
+                recorder.record_failure(node, str(exc))
+        _settle(future, exc)
+
+    def close(self) -> None:
+        """Stop: pending windows are cancelled, queued work dropped, running pieces left to
+        end on their own timeouts (their pods or namespaces are being removed)."""
+        with self._lock:
+            self._closed = True
+            for timer in self._timers:
+                timer.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for future in self._futures.values():
+            _settle(future, CtdiagError("collection cancelled: the run is ending"))
+
+
+def _settle(future: Future[NodeSample], outcome: NodeSample | BaseException) -> None:
+    """End ``future`` unless it already ended (a worker finishing after :meth:`close`)."""
+    try:
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+    except InvalidStateError:
+        pass
