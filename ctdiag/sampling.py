@@ -37,6 +37,26 @@ RunnerFactory = Callable[[NodeTarget], CommandRunner]
 Prepare = Callable[[Sequence[NodeTarget]], None]
 
 
+class ProgressQueue:
+    """Progress lines from any thread, printed later by the one thread that owns the terminal."""
+
+    def __init__(self) -> None:
+        self._messages: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+
+    def report(self, node: str, message: str) -> None:
+        """Queue one line (thread-safe)."""
+        self._messages.put((node, message))
+
+    def drain(self, progress: Progress) -> None:
+        """Hand every queued line to ``progress``, oldest first."""
+        while True:
+            try:
+                node, message = self._messages.get_nowait()
+            except queue.Empty:
+                return
+            progress(node, message)
+
+
 def default_runner(target: NodeTarget) -> CommandRunner:
     return target.runner()
 
@@ -54,12 +74,13 @@ class SampleScheduler:
         runner_for: how a target's commands run.
         prepare: work done for a batch of targets before collection (debug pods).
         recorders: told every sample or failure (``--save-snapshot``).
+        messages: where progress lines wait for :meth:`drain` (shared with ``prepare``).
     """
 
     def __init__(
         self, *, window_s: float, max_parallel: int = DEFAULT_MAX_PARALLEL,
         runner_for: RunnerFactory = default_runner, prepare: Prepare = _nothing,
-        recorders: Sequence[SampleRecorder] = (),
+        recorders: Sequence[SampleRecorder] = (), messages: ProgressQueue | None = None,
     ) -> None:  # fmt: skip
         if max_parallel < 1:
             raise CtdiagError(f"max_parallel must be at least 1, got {max_parallel}")
@@ -70,32 +91,30 @@ class SampleScheduler:
         self._pool = ThreadPoolExecutor(max_parallel, thread_name_prefix="ctdiag-collect")
         self._futures: dict[str, Future[NodeSample]] = {}
         self._timers: list[threading.Timer] = []
-        self._messages: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self.messages = messages or ProgressQueue()
+        self._progress = self.messages.report
         self._lock = threading.Lock()
         self._closed = False
 
-    def _progress(self, node: str, message: str) -> None:
-        self._messages.put((node, message))
-
     def drain(self, progress: Progress) -> None:
-        """Hand every queued progress message to ``progress`` (call from the main thread)."""
-        while True:
-            try:
-                node, message = self._messages.get_nowait()
-            except queue.Empty:
-                return
-            progress(node, message)
+        """Hand every queued progress line to ``progress`` (call from the main thread)."""
+        self.messages.drain(progress)
 
     def request(self, targets: Sequence[NodeTarget], progress: Progress) -> None:
         """Start collecting every target of ``targets`` not requested before."""
         new = [t for t in targets if t.node not in self._futures]
         if not new:
             return
-        self._prepare(new)
+        futures: dict[str, Future[NodeSample]] = {t.node: Future() for t in new}
+        self._futures.update(futures)
+        try:
+            self._prepare(new)
+        except CtdiagError as exc:  # e.g. the run's namespace: every node of the batch fails
+            for target in new:
+                self._fail(target.node, futures[target.node], exc)
+            return
         for target in new:
-            future: Future[NodeSample] = Future()
-            self._futures[target.node] = future
-            self._pool.submit(self._first, target, future)
+            self._pool.submit(self._first, target, futures[target.node])
         self.drain(progress)
 
     def result(self, node: str, progress: Progress) -> NodeSample:
