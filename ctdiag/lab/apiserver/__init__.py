@@ -1,0 +1,33 @@
+"""A small but real Kubernetes API server for the lab, spoken to by the official client.
+
+It serves namespaces, nodes, pods (with a simulated scheduler and kubelet), Services and
+EndpointSlices over HTTPS with watches and selectors, and ``pods/exec`` over WebSocket,
+where the command runs for real inside the node's network namespace. :class:`LabFaults`
+switches on what goes wrong in real clusters (RBAC, SCC, image pulls, 500s, dropped
+streams).
+"""
+
+from __future__ import annotations
+
+from ctdiag.lab.apiserver.cluster import (
+    LabApiEndpoint,
+    LabApiNode,
+    LabApiService,
+    LabApiServicePort,
+    lab_services_from_topology,
+)
+from ctdiag.lab.apiserver.faults import LabFaults
+from ctdiag.lab.apiserver.server import LabApiServer, serve_lab_api
+from ctdiag.lab.apiserver.state import DeleteRecord
+
+__all__ = [
+    "DeleteRecord",
+    "LabApiEndpoint",
+    "LabApiNode",
+    "LabApiServer",
+    "LabApiService",
+    "LabApiServicePort",
+    "LabFaults",
+    "lab_services_from_topology",
+    "serve_lab_api",
+]
