@@ -25,10 +25,14 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from ctdiag.collect.plan import listing_commands
 from ctdiag.errors import QueryError
 from ctdiag.model import PORT_PROTOCOLS, PROTOCOL_NAMES, PROTOCOL_NUMBERS, ConntrackEntry, Family
 from ctdiag.parsing.entries import normalize_address
+from ctdiag.table import ConntrackTable, Present
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -283,3 +287,32 @@ def entry_matches(entry: ConntrackEntry, query: ConntrackQuery) -> bool:
     if q.src is not None and orig.src != normalize_address(str(q.src)):
         return False
     return q.dst is None or orig.dst == normalize_address(str(q.dst))
+
+
+def table_matches(table: ConntrackTable, query: ConntrackQuery) -> npt.NDArray[np.bool_]:
+    """:func:`entry_matches` for every row of a parsed table at once (one bool per row).
+
+    Works on the columns, so a 262,144-entry table is filtered in milliseconds instead of
+    the seconds it takes to build each entry; rows kept whole in ``overflow`` are judged
+    by :func:`entry_matches` itself.
+    """
+    c = table.columns
+    mask = np.ones(len(table), dtype=np.bool_)
+    if query.family is not None:
+        mask &= c["family"] == (6 if query.family is Family.IPV6 else 4)
+    if query.proto is not None:
+        mask &= c["protonum"] == query.proto
+    if query.zone is not None:
+        mask &= c["zone"] == query.zone
+    for index, port in enumerate((query.sport, query.dport)):
+        if port is not None:
+            has_ports = (c["present"] & int(Present.L4_ORIG)) != 0
+            mask &= has_ports & (c["orig_l4"][:, index] == port)
+    codes = {text: code for code, text in enumerate(table.dictionaries["addresses"])}
+    for column, address in (("orig_src", query.src), ("orig_dst", query.dst)):
+        if address is not None:
+            code = codes.get(normalize_address(str(address)))
+            mask &= False if code is None else c[column] == code
+    for row, entry in table.overflow.items():
+        mask[row] = entry_matches(entry, query)
+    return mask

@@ -24,10 +24,12 @@ from ctdiag.conntrack_query import (
     entry_matches,
     parse_query,
     proc_argv,
+    table_matches,
 )
 from ctdiag.errors import CtdiagError, QueryError
 from ctdiag.model import ConntrackEntry, Family
 from ctdiag.parsing import parse_listing
+from ctdiag.table import ConntrackTable
 
 CAPTURES = Path(__file__).parent / "captures"
 LISTING = ("conntrack", "-L", "-o", "extended")
@@ -129,15 +131,17 @@ def test_stats_accepts_family_both() -> None:
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize("option", ["src", "dst", "proto", "zone", "family"])
 def test_hostile_values_are_refused(option: str, value: str) -> None:
+    kwargs: dict[str, Any] = {option: value}
     with pytest.raises(QueryError):
-        parse_query(**{option: value})
+        parse_query(**kwargs)
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize("option", ["sport", "dport"])
 def test_hostile_ports_are_refused(option: str, value: str) -> None:
+    kwargs: dict[str, Any] = {"proto": "tcp", option: value}
     with pytest.raises(QueryError):
-        parse_query(proto="tcp", **{option: value})
+        parse_query(**kwargs)
 
 
 @given(
@@ -230,11 +234,26 @@ def test_proc_commands() -> None:
 
 
 # --------------------------------------------------------------------------- matching
+#: The same table as conntrack -L -o extended, /proc, and with labels and timestamps (rows
+#: the columns cannot hold, kept whole in the table's overflow).
+LISTINGS = (
+    "conntrack_L_extended",
+    "proc_net_nf_conntrack",
+    "conntrack_L_labels",
+    "conntrack_L_extended_id_ktimestamp",
+)
+
+
 @cache
-def _captured(name: str) -> tuple[ConntrackEntry, ...]:
+def _table(name: str) -> ConntrackTable:
     table = parse_listing((CAPTURES / f"{name}.stdout").read_bytes())
     assert not table.diagnostics.malformed
-    return tuple(table)
+    return table
+
+
+@cache
+def _captured(name: str) -> tuple[ConntrackEntry, ...]:
+    return tuple(_table(name))
 
 
 def _key(entry: ConntrackEntry) -> tuple[object, ...]:
@@ -278,6 +297,18 @@ def test_matching_on_real_captures_agrees_between_cli_and_proc(
     from_cli = _matching("conntrack_L_extended", query)
     assert from_cli == _matching("proc_net_nf_conntrack", query)
     assert len(from_cli) == count
+    for name in LISTINGS:  # the columnar twin decides every row the same way
+        expected = [entry_matches(entry, query) for entry in _captured(name)]
+        assert table_matches(_table(name), query).tolist() == expected
+
+
+def test_overflow_rows_are_matched_too() -> None:
+    table = _table("conntrack_L_labels")
+    assert table.overflow
+    query = parse_query(proto="tcp", dport="80", family="ipv6")
+    mask = table_matches(table, query)
+    assert mask.tolist() == [entry_matches(e, query) for e in table]
+    assert any(mask[row] for row in table.overflow) and not all(mask[row] for row in table.overflow)
 
 
 def test_matching_follows_the_original_tuple_of_a_dnat_flow() -> None:
