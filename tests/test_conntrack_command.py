@@ -125,6 +125,23 @@ class NoCliRunner:
         return self.inner.run(name, argv, timeout=timeout)
 
 
+class HostRoutedRunner:
+    """Runs ``conntrack`` through ``chroot /``, and reports that argv, as the debug-pod runner
+    does when the image lacks conntrack and the host's is used (``chroot /host conntrack``)."""
+
+    def __init__(self, inner: CommandRunner) -> None:
+        self.inner = inner
+
+    @property
+    def node(self) -> str:
+        return self.inner.node
+
+    def run(self, name: str, argv: Sequence[str], *, timeout: float) -> CommandOutput:
+        if argv[0] == "conntrack":
+            argv = ("chroot", "/", *argv)
+        return self.inner.run(name, argv, timeout=timeout)
+
+
 class RecordingRunner:
     """Delegates, and keeps every argv it was given (optionally adding words to listings)."""
 
@@ -324,6 +341,18 @@ def test_malformed_lines_are_counted_on_stderr(cli: CommandRunner, no_cli: bool)
     assert note.endswith("'ipv4     2 tcp      6 x' (from " + (
         "cat /proc/net/nf_conntrack)" if no_cli else "conntrack -L -o extended -p tcp)"
     ))  # fmt: skip
+
+
+def test_the_hosts_cli_through_chroot_is_the_cli(cli: CommandRunner) -> None:
+    routed = HostRoutedRunner(cli)
+    status, out, err = _run(routed, mode=QueryMode.STATS)
+    assert status == 0 and parse_conntrack_stats(out).has("clash_resolve")
+    status, out, err = _run(routed, proto="udp", zone="5")
+    assert status == 0 and "no conntrack CLI" not in err
+    assert _names(_entries(out)) == {"udp4_zone5", "udp6_zone5"}
+    assert all(
+        line.startswith(("ipv4     2 udp ", "ipv6     10 udp ")) for line in out.splitlines()
+    )
 
 
 def test_an_unreadable_count_prints_nothing(cli: CommandRunner) -> None:

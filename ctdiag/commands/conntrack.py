@@ -199,13 +199,13 @@ def run_query(
         _forward(node, output.error_text, err)
     report = _Report(node, err)
     if query.mode is QueryMode.STATS:
-        _print_stats(outputs[0], report, out, json_output=json_output)
+        _print_stats(outputs[0], report, out, from_cli=version is not None, json_output=json_output)
     elif query.mode is QueryMode.COUNT and not query.has_filters:
         count = _read_count(outputs[0], report)
         if count is not None:
             _print_count(count, out, json_output=json_output)
     else:
-        selections = [_select(output, query, report) for output in outputs]
+        selections = [_select(output, query, report, version is not None) for output in outputs]
         if query.mode is QueryMode.COUNT:
             _print_count(sum(len(s.rows) for s in selections), out, json_output=json_output)
         for selection in selections if query.mode is QueryMode.LIST else ():
@@ -270,7 +270,9 @@ class _Selection(NamedTuple):
         return [raw[n - 1].rstrip("\r") for n in self.table.column("line")[self.rows].tolist()]
 
 
-def _select(output: CommandOutput, query: ConntrackQuery, report: _Report) -> _Selection:
+def _select(
+    output: CommandOutput, query: ConntrackQuery, report: _Report, from_cli: bool
+) -> _Selection:
     table = parse_listing(output.stdout)
     rows = np.flatnonzero(table_matches(table, query))
     diagnostics = table.diagnostics
@@ -283,7 +285,7 @@ def _select(output: CommandOutput, query: ConntrackQuery, report: _Report) -> _S
             f"conntrack said {said} entries, {diagnostics.lines_read} read", incomplete=True
         )
     dropped = len(table) - len(rows)
-    if dropped and output.argv[0] == "conntrack":  # tools 1.4.5 ignore -f, for one
+    if dropped and from_cli:  # tools 1.4.5 ignore -f, for one
         report.note(f"{dropped} entries listed by conntrack do not match the filters: not shown")
     return _Selection(output, table, rows)
 
@@ -301,9 +303,8 @@ def _print_count(count: int, out: IO[str], *, json_output: bool) -> None:
 
 
 def _print_stats(
-    output: CommandOutput, report: _Report, out: IO[str], *, json_output: bool
+    output: CommandOutput, report: _Report, out: IO[str], *, from_cli: bool, json_output: bool
 ) -> None:
-    from_cli = output.argv[0] == "conntrack"
     try:
         stats = (parse_conntrack_stats if from_cli else parse_proc_stat)(output.text)
     except ParseError as exc:  # empty, or no header: nothing to show
