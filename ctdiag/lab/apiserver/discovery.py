@@ -4,6 +4,8 @@ discovery.k8s.io group, enough for clients that look before they call.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from ctdiag.lab.apiserver.objects import Obj, version_info
@@ -34,10 +36,20 @@ _DISCOVERY_GROUP: Obj = {
 }
 
 routes = web.RouteTableDef()
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-@routes.get("/version")
-@routes.get("/version/")
+def _get(path: str) -> Callable[[Handler], Handler]:
+    """Route GET ``path`` and ``path/`` (the official client asks with the slash)."""
+
+    def register(handler: Handler) -> Handler:
+        routes.get(path + "/")(handler)
+        return routes.get(path)(handler)
+
+    return register
+
+
+@_get("/version")
 async def get_version(_: web.Request) -> web.Response:
     return web.json_response(version_info())
 
@@ -49,7 +61,7 @@ async def get_health(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-@routes.get("/api")
+@_get("/api")
 async def get_api(request: web.Request) -> web.Response:
     host = request.host
     return web.json_response(
@@ -61,26 +73,26 @@ async def get_api(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1")
+@_get("/api/v1")
 async def get_core_v1(_: web.Request) -> web.Response:
     return web.json_response(
         {"kind": "APIResourceList", "groupVersion": "v1", "resources": _CORE_RESOURCES}
     )
 
 
-@routes.get("/apis")
+@_get("/apis")
 async def get_groups(_: web.Request) -> web.Response:
     return web.json_response(
         {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_DISCOVERY_GROUP]}
     )
 
 
-@routes.get("/apis/discovery.k8s.io")
+@_get("/apis/discovery.k8s.io")
 async def get_discovery_group(_: web.Request) -> web.Response:
     return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **_DISCOVERY_GROUP})
 
 
-@routes.get("/apis/discovery.k8s.io/v1")
+@_get("/apis/discovery.k8s.io/v1")
 async def get_discovery_v1(_: web.Request) -> web.Response:
     return web.json_response(
         {

@@ -49,7 +49,7 @@ LIST_KINDS = {
 #: A watch without timeoutSeconds ends after this (the API server picks 30 to 60 minutes).
 DEFAULT_WATCH_S = 1800.0
 #: How often an idle watch checks whether its client or the server went away.
-_IDLE_CHECK_S = 0.25
+_IDLE_CHECK_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
