@@ -94,7 +94,12 @@ class ImageFilesystems:
     def _build(self, image: LabImage) -> Path:
         target = self._root / hashlib.sha256(image.repository.encode()).hexdigest()[:16]
         target.mkdir(parents=True, exist_ok=True)
+        seen: set[str] = set()
         for directory in HOST_PATH.split(":"):
+            real = os.path.realpath(directory)
+            if real in seen:  # /sbin -> usr/sbin on merged-/usr systems
+                continue
+            seen.add(real)
             try:
                 entries = list(os.scandir(directory))
             except OSError:

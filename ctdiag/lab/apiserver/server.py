@@ -12,6 +12,7 @@ import base64
 import contextlib
 import dataclasses
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -42,6 +43,13 @@ from ctdiag.lab.apiserver.tls import make_certificate
 CONTEXT = "ctdiag-lab"
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
+
+
+def _scratch_root() -> str | None:
+    """tmpfs when there is one: the image PATH farms are a thousand symlinks each, which
+    take up to a second on a busy disk and milliseconds in memory."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _app(state: ApiState) -> web.Application:
@@ -218,7 +226,7 @@ def serve_lab_api(
         The running server.
     """
     faults = faults if faults is not None else LabFaults()
-    workdir = Path(tempfile.mkdtemp(prefix="ctdiag-apiserver-"))
+    workdir = Path(tempfile.mkdtemp(prefix="ctdiag-apiserver-", dir=_scratch_root()))
     runtime = _Runtime()
     try:
         cert = make_certificate(workdir)

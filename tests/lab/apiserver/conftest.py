@@ -6,6 +6,7 @@ enters. The exec tests override ``api_netns`` with a scratch namespace (root onl
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -24,19 +25,33 @@ def api_netns() -> str:
     return "ctdtest-never-entered"
 
 
-@pytest.fixture
-def lab_api(api_netns: str) -> Iterator[LabApiServer]:
-    nodes = [
+def lab_nodes(netns: str) -> list[LabApiNode]:
+    """A Ready node (no ``nft`` on its host) and a NotReady one, both execing in ``netns``."""
+    return [
         LabApiNode(
             NODE,
-            api_netns,
+            netns,
             labels=(("topology.kubernetes.io/zone", "lab-a"),),
             host_missing=frozenset({"nft"}),
         ),
-        LabApiNode(NOT_READY, api_netns, ip="198.18.0.12", ready=False),
+        LabApiNode(NOT_READY, netns, ip="198.18.0.12", ready=False),
     ]
-    with serve_lab_api(nodes, services=lab_services_from_topology(default_lab())) as server:
+
+
+def _server_threads() -> set[threading.Thread]:
+    # asyncio's child watcher reaps each exec in a short-lived "waitpid-N" thread.
+    return {t for t in threading.enumerate() if not t.name.startswith("waitpid-")}
+
+
+@pytest.fixture
+def lab_api(api_netns: str) -> Iterator[LabApiServer]:
+    """A fresh server per test; afterwards no thread of it may be left."""
+    before = _server_threads()
+    services = lab_services_from_topology(default_lab())
+    with serve_lab_api(lab_nodes(api_netns), services=services) as server:
         yield server
+    left = _server_threads() - before
+    assert not left, f"threads left behind: {left}"
 
 
 @pytest.fixture

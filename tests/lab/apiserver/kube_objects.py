@@ -98,6 +98,10 @@ class ExecResult:
     error: str = ""
 
     @property
+    def status_text(self) -> str:
+        return json.dumps(self.status)
+
+    @property
     def exit_code(self) -> int | None:
         if self.status is None:
             return None

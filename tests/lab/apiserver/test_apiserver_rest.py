@@ -16,8 +16,8 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from ctdiag.lab.apiserver import LabApiServer
-from tests.lab.apiserver.conftest import NODE, NOT_READY
+from ctdiag.lab.apiserver import LabApiServer, serve_lab_api
+from tests.lab.apiserver.conftest import NODE, NOT_READY, lab_nodes
 from tests.lab.apiserver.kube_objects import debug_pod
 
 USER = "system:serviceaccount:ctdiag:lab"
@@ -309,3 +309,13 @@ def test_unknown_paths_answer_status(lab_api: LabApiServer) -> None:
         urllib.request.urlopen(request, context=context, timeout=5)
     body = json.loads(caught.value.read())
     assert (caught.value.code, body["reason"]) == (404, "NotFound")
+
+
+def test_starts_fast_and_cleans_up() -> None:
+    started = time.monotonic()
+    with serve_lab_api(lab_nodes("ctdtest-never-entered")) as server:
+        elapsed = time.monotonic() - started
+        workdir = server.kubeconfig.parent
+        assert server.kubeconfig.is_file() and server.url.startswith("https://127.0.0.1:")
+    assert elapsed < 0.5, f"the server took {elapsed:.2f} s to start"
+    assert not workdir.exists()
