@@ -44,7 +44,8 @@ def _get(path: str) -> Callable[[Handler], Handler]:
 
     def register(handler: Handler) -> Handler:
         routes.get(path + "/")(handler)
-        return routes.get(path)(handler)
+        routes.get(path)(handler)
+        return handler
 
     return register
 

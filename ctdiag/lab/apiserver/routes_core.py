@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from ctdiag.lab.apiserver.status import already_exists, bad_request, not_found, 
 routes = web.RouteTableDef()
 
 _DNS_LABEL = 63
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -74,8 +76,14 @@ async def create_namespace(request: web.Request) -> web.Response:
     body = await read_json(request)
     metadata = body.get("metadata") or {}
     name = resolve_name("namespaces", metadata)
-    if len(name) > _DNS_LABEL:
-        raise status_error(422, f'Namespace "{name}" is invalid: metadata.name: Too long')
+    if len(name) > _DNS_LABEL or not _LABEL.fullmatch(name):
+        raise status_error(
+            422,
+            f'Namespace "{name}" is invalid: metadata.name: Invalid value: "{name}": a '
+            "lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+            "'-', and must start and end with an alphanumeric character",
+            details={"name": name, "kind": "Namespace"},
+        )
     store = request.app[STATE].store
     if store.get("namespaces", "", name) is not None:
         raise already_exists("namespaces", name)

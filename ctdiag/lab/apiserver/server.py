@@ -30,13 +30,8 @@ from ctdiag.lab.apiserver.cluster import LabApiNode, LabApiService
 from ctdiag.lab.apiserver.faults import LabFaults
 from ctdiag.lab.apiserver.images import ImageFilesystems
 from ctdiag.lab.apiserver.kubelet import start_waiting_pods
-from ctdiag.lab.apiserver.objects import (
-    endpoint_slice_objects,
-    namespace_object,
-    node_object,
-    node_ready_condition,
-    service_object,
-)
+from ctdiag.lab.apiserver.objects import namespace_object, node_object, node_ready_condition
+from ctdiag.lab.apiserver.services import endpoint_slice_objects, service_object
 from ctdiag.lab.apiserver.state import STATE, ApiState, DeleteRecord
 from ctdiag.lab.apiserver.tls import make_certificate
 

@@ -26,7 +26,9 @@ from tests.lab.apiserver.kube_objects import (
     NETSHOOT,
     debug_pod,
     exec_frames,
+    running,
     started_pod,
+    wait_for,
 )
 
 pytestmark = pytest.mark.needs_root
@@ -136,9 +138,9 @@ def test_exec_into_pods_that_cannot_run_it(core: client.CoreV1Api, lab_api: LabA
     reason = refused(pending)
     assert "400" in reason and "container not found" in reason
     lab_api.faults.pods_never_start = False
-    running = started_pod(core, NODE)
+    ready = started_pod(core, NODE)
     lab_api.faults.forbidden.add(("create", "pods/exec"))
-    reason = refused(running)
+    reason = refused(ready)
     assert "403" in reason and 'cannot create resource \\"pods/exec\\"' in reason
     assert lab_api.exec_log() == []
 
@@ -207,3 +209,16 @@ def test_server_exit_kills_running_execs(api_netns: str) -> None:
         assert not os.path.exists(f"/proc/{pid}"), "an exec outlived the server"
     finally:
         sleeper.close()
+
+
+def test_deadline_kills_running_execs(core: client.CoreV1Api) -> None:
+    pod = core.create_namespaced_pod("default", debug_pod(NODE, deadline=1)).metadata.name
+    wait_for(core, "default", pod, running)
+    result = exec_frames(core, pod, ["sleep", "30"])
+    assert result.exit_code == 137
+    with pytest.raises(ApiException) as caught:
+        stream(core.connect_get_namespaced_pod_exec, pod, "default", command=["true"],
+               stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False)
+    assert "cannot exec into a container in a completed pod; current phase is Failed" in str(
+        caught.value.reason
+    )

@@ -109,6 +109,9 @@ def test_namespace_crud_and_conflicts(core: client.CoreV1Api, lab_api: LabApiSer
     with pytest.raises(ApiException) as missing:
         core.read_namespace("absent")
     assert missing.value.status == 404
+    with pytest.raises(ApiException) as invalid:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="Bad_Name")))
+    assert invalid.value.status == 422 and _status(invalid.value)["reason"] == "Invalid"
     with pytest.raises(ApiException) as protected:
         core.delete_namespace("default")
     assert protected.value.status == 403
