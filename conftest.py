@@ -8,6 +8,7 @@ from __future__ import annotations
 
 pytest_plugins = [
     "fixtures.ci_policy",
+    "fixtures.cluster",
     "fixtures.nodes",
     "fixtures.snapshots",
     "fixtures.verdicts",

@@ -108,7 +108,7 @@ class SampleScheduler:
         futures: dict[str, Future[NodeSample]] = {t.node: Future() for t in new}
         self._futures.update(futures)
         try:
-            self._prepare(new)
+            self._prepared(new, progress)
         except CtdiagError as exc:  # e.g. the run's namespace: every node of the batch fails
             for target in new:
                 self._fail(target.node, futures[target.node], exc)
@@ -116,6 +116,25 @@ class SampleScheduler:
         for target in new:
             self._pool.submit(self._first, target, futures[target.node])
         self.drain(progress)
+
+    def _prepared(self, targets: Sequence[NodeTarget], progress: Progress) -> None:
+        """Run ``prepare`` on a helper thread, printing its progress while it works (pods
+        starting can take minutes); Ctrl-C still reaches the caller at once."""
+        outcome: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._prepare(targets)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome.append(exc)
+
+        helper = threading.Thread(target=work, name="ctdiag-prepare", daemon=True)
+        helper.start()
+        while helper.is_alive():
+            helper.join(POLL_S)
+            self.drain(progress)
+        if outcome:
+            raise outcome[0]
 
     def result(self, node: str, progress: Progress) -> NodeSample:
         """The node's sample, waiting for it while printing progress.
@@ -137,7 +156,8 @@ class SampleScheduler:
         try:
             if target.kind is TargetKind.SNAPSHOT:
                 assert target.saved is not None
-                self._progress(target.node, f"loading the saved sample {target.saved.before}")
+                where = f" from {target.saved.before}" if target.saved.before else ""
+                self._progress(target.node, f"loading the saved sample{where}")
                 self._finish(target.node, future, load_sample(target.saved))
                 return
             runner = self._runner_for(target)

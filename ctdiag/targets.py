@@ -1,8 +1,9 @@
 """The nodes a run checks, and how each is reached: pure description plus a runner factory.
 
-A target is chosen on the command line (``--local``, ``--netns NAME``, ``--lab``; the
-Kubernetes path adds its own kind), or read from a run saved with ``--save-snapshot``
-(``--snapshot DIR``). Its ``node`` is the name in test ids and reports.
+A target is chosen on the command line (``--local``, ``--netns NAME``; ``--node NAME``,
+``--all-nodes`` and ``--lab`` reach Kubernetes nodes through debug pods), or read from a run
+saved with ``--save-snapshot`` (``--snapshot DIR``). Its ``node`` is the name in test ids
+and reports.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class TargetKind(enum.Enum):
 
     LOCAL = "local"
     NETNS = "netns"
-    LAB = "lab"
+    KUBE = "kube"
+    """A cluster node, reached through a debug pod (the lab's nodes too)."""
     SNAPSHOT = "snapshot"
 
 
@@ -36,7 +38,7 @@ class NodeTarget:
     Attributes:
         node: its name in test ids and reports (host name, namespace name, lab node).
         kind: how it is reached.
-        namespace: the network namespace for ``NETNS`` and ``LAB`` targets.
+        namespace: the network namespace for ``NETNS`` targets.
         saved: where a ``SNAPSHOT`` target's sample is saved.
     """
 
@@ -50,10 +52,13 @@ class NodeTarget:
 
         Raises:
             CollectionError: the namespace does not exist.
-            CtdiagError: a ``SNAPSHOT`` target, which runs nothing.
+            CtdiagError: a ``SNAPSHOT`` target, which runs nothing, or a ``KUBE`` target,
+                whose runner comes from its debug pod session.
         """
         if self.kind is TargetKind.SNAPSHOT:
             raise CtdiagError(f"{self.node}: a saved snapshot, no commands can run on it")
+        if self.kind is TargetKind.KUBE:
+            raise CtdiagError(f"{self.node}: a cluster node, reached through its debug pod")
         if self.kind is TargetKind.LOCAL:
             return LocalRunner(self.node)
         assert self.namespace is not None
@@ -61,7 +66,7 @@ class NodeTarget:
 
 
 def select_targets(
-    *, local: bool, namespaces: Sequence[str], lab_nodes: Sequence[str]
+    *, local: bool, namespaces: Sequence[str], kube_nodes: Sequence[str] = ()
 ) -> list[NodeTarget]:
     """The targets named on the command line, in the order given, without repeats.
 
@@ -75,7 +80,7 @@ def select_targets(
         if not name or "/" in name:
             raise CtdiagError(f"--netns {name!r}: not a network namespace name")
         targets.append(NodeTarget(name, TargetKind.NETNS, name))
-    targets.extend(NodeTarget(name, TargetKind.LAB, name) for name in lab_nodes)
+    targets.extend(NodeTarget(name, TargetKind.KUBE) for name in kube_nodes)
     seen: set[str] = set()
     unique: list[NodeTarget] = []
     for target in targets:

@@ -75,7 +75,7 @@ def test_a_failing_node_fails_alone() -> None:
     scheduler = SampleScheduler(window_s=0, max_parallel=2, runner_for=runner_for)
     try:
         scheduler.request(targets, _quiet)
-        with pytest.raises(CtdiagError, match="^bad: cannot reach it$"):
+        with pytest.raises(CtdiagError, match=r"^bad: cannot reach it$"):
             scheduler.result("bad", _quiet)
         assert scheduler.result("good", _quiet).after is None
     finally:

@@ -74,7 +74,7 @@ def test_saved_run_is_judged_offline_with_the_thresholds_of_the_offline_run(
     ("args", "message"),
     [
         (["--snapshot={run}", "--local"], "--snapshot DIR checks the nodes saved in DIR: not with"),
-        (["--snapshot={run}", "--netns", "x"], "not with --lab, --local or --netns"),
+        (["--snapshot={run}", "--netns", "x"], "not with --lab, --local, --netns or cluster nodes"),
         (["--snapshot={run}", "--save-snapshot={tmp}/new"], "not with --save-snapshot"),
         (["--snapshot={tmp}/absent"], "run {tmp}/absent: no such directory (no run.json or"),
         (["--snapshot={tmp}"], "run {tmp}: not a run or snapshot directory"),

@@ -95,7 +95,8 @@ def test_missing_namespace_is_one_error_line_per_check_not_a_failure() -> None:
 def test_no_node_selected_is_a_usage_error() -> None:
     done = _pytest()
     assert done.returncode == 4
-    assert "no node selected: use --lab, --local or --netns NAME" in done.stderr
+    usage = "no node selected: use --lab, --node NAME, --all-nodes, --local or --netns NAME"
+    assert usage in done.stderr
 
 
 def test_bad_threshold_is_a_usage_error() -> None:

@@ -43,6 +43,8 @@ class AccessOptions:
 
     kubeconfig: str | None = None
     context: str | None = None
+    request_timeout_s: float = REQUEST_TIMEOUT[1]
+    """Seconds a REST call may wait for the answer (the connection gets 5 s at most)."""
 
 
 class Cluster:
@@ -54,9 +56,11 @@ class Cluster:
         core: the CoreV1 API on the REST client.
     """
 
-    def __init__(self, configuration: client.Configuration, where: str) -> None:
+    def __init__(self, configuration: client.Configuration, where: str,
+                 request_timeout_s: float = REQUEST_TIMEOUT[1]) -> None:  # fmt: skip
         self.configuration = configuration
         self.where = where
+        self.request_timeout = (min(REQUEST_TIMEOUT[0], request_timeout_s), request_timeout_s)
         self.api_client = client.ApiClient(configuration)
         self.core = client.CoreV1Api(self.api_client)
         self.discovery = client.DiscoveryV1Api(self.api_client)
@@ -78,7 +82,7 @@ class Cluster:
         Raises:
             ForbiddenError: 403. NotFoundError: 404. ApiError: any other failure.
         """
-        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+        kwargs.setdefault("_request_timeout", self.request_timeout)
         delays = RETRY_DELAYS_S if idempotent else ()
         for attempt in range(len(delays) + 1):
             try:
@@ -147,4 +151,4 @@ def connect(options: AccessOptions = AccessOptions()) -> Cluster:
             str(default) if use_file else "in-cluster service account"
         )
         raise ClusterError(f"cannot load cluster credentials from {source}: {_short(exc)}") from exc
-    return Cluster(configuration, f"{name} ({configuration.host})")
+    return Cluster(configuration, f"{name} ({configuration.host})", options.request_timeout_s)

@@ -87,8 +87,12 @@ def _headers(configuration: Configuration) -> dict[str, str]:
     hook = getattr(configuration, "refresh_api_key_hook", None)
     if hook is not None:  # exec credential plugins and rotated service-account tokens
         hook(configuration)
-    token = configuration.get_api_key_with_prefix("authorization")
-    return {"authorization": token} if token else {}
+    # The same header the REST client sends (a bearer token: kubeconfig, service account).
+    return {
+        str(auth["key"]).lower(): str(auth["value"])
+        for auth in configuration.auth_settings().values()
+        if auth.get("in") == "header" and auth.get("value")
+    }
 
 
 def _connect(configuration: Configuration, url: str, what: str, node: str,

@@ -134,13 +134,19 @@ def debug_pod_manifest(spec: DebugPodSpec) -> dict[str, Any]:
     }
 
 
-def namespace_manifest(run_id: str) -> dict[str, Any]:
-    """A temporary namespace for one run's pods (``generateName``: the server names it)."""
+def namespace_name(run_id: str, worker: str = "") -> str:
+    """The run's temporary namespace (one per xdist worker): fixed by the run id, so a create
+    retried after a 5xx finds its own namespace (409) instead of making a second one."""
+    return f"ctdiag-{run_id}-{label_value(worker)}" if worker else f"ctdiag-{run_id}"
+
+
+def namespace_manifest(run_id: str, worker: str = "") -> dict[str, Any]:
+    """A temporary namespace for one run's pods (of one xdist worker when ``worker``)."""
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
-            "generateName": f"ctdiag-{run_id}-",
+            "name": namespace_name(run_id, worker),
             "labels": {**_labels(run_id), **NAMESPACE_LABELS},
             "annotations": dict(NAMESPACE_ANNOTATIONS),
         },

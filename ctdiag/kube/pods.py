@@ -18,7 +18,7 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from ctdiag.errors import ApiError, DebugPodError, NotFoundError
-from ctdiag.kube.access import REQUEST_TIMEOUT, Cluster, api_error
+from ctdiag.kube.access import Cluster, api_error
 from ctdiag.kube.manifests import (
     CONTAINER,
     RUN_LABEL,
@@ -40,12 +40,16 @@ DEFAULT_START_TIMEOUT_S = 120.0
 PodProgress = Callable[[str, str], None]
 
 
-def create_namespace(cluster: Cluster, run_id: str) -> str:
+def create_namespace(cluster: Cluster, run_id: str, worker: str = "") -> str:
     """A new namespace for this run's pods (privileged Pod Security, OpenShift labels)."""
-    body = namespace_manifest(run_id)
-    created = cluster.call("create namespace", cluster.core.create_namespace, body,
-                           idempotent=False)  # fmt: skip
-    return str(created.metadata.name)
+    body = namespace_manifest(run_id, worker)
+    name = str(body["metadata"]["name"])
+    try:
+        cluster.call(f"create namespace {name}", cluster.core.create_namespace, body)
+    except ApiError as exc:
+        if exc.status != 409:  # 409: a retried create whose first attempt went through
+            raise
+    return name
 
 
 def delete_namespace(cluster: Cluster, name: str) -> None:
@@ -143,7 +147,7 @@ def wait_running(
         stream = watch.Watch().stream(
             cluster.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run_id}",
             timeout_seconds=max(1, int(remaining)), resource_version=version or None,
-            _request_timeout=(REQUEST_TIMEOUT[0], remaining + 5),
+            _request_timeout=(cluster.request_timeout[0], remaining + 5),
         )  # fmt: skip
         try:
             for event in stream:

@@ -74,7 +74,7 @@ class DebugPodRunner:
         self._configuration = configuration
         self.pod = pod
         self._routes: dict[str, tuple[str, ...]] = {}
-        self._gzip: bool | None = None
+        self._gzip: dict[tuple[str, ...], bool] = {}
         self._lock = threading.Lock()
         self.received_bytes = 0
 
@@ -145,14 +145,16 @@ class DebugPodRunner:
             pieces.append(data)
             on_stdout(data)
 
-        if self._has_gzip():
-            prefix = self._routes.get(argv[0], IMAGE)
-            full = (*prefix, *argv)
+        prefix = self._routes.get(argv[0], IMAGE)
+        if self._has_gzip(prefix):
+            # The pipeline runs where the program lives: the host's sh and gzip for the
+            # host's conntrack (chroot /host sh -c ...), the image's for the image's.
+            script = (*prefix, "sh", "-c", GZIP_SCRIPT, "sh", *argv)
             inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            result = self._exec(("sh", "-c", GZIP_SCRIPT, "sh", *full), timeout,
-                                lambda data: keep(inflate.decompress(data)))  # fmt: skip
+            result = self._exec(script, timeout, lambda data: keep(inflate.decompress(data)))
             if result.returncode != MISSING_COMMAND_STATUS or pieces:
                 keep(inflate.flush())
+                full = (*prefix, *argv)
                 if not inflate.eof and result.returncode == 0:
                     message = "compressed output ended early (gzip stream incomplete)"
                     raise CollectionError(message, node=self.node, command=full)
@@ -163,13 +165,15 @@ class DebugPodRunner:
             return _missing(name, full, reasons, started_at)
         return _output(name, full, routed, b"".join(pieces), started_at, start)
 
-    def _has_gzip(self) -> bool:
-        if self._gzip is None:
+    def _has_gzip(self, prefix: tuple[str, ...]) -> bool:
+        """Whether ``sh`` and ``gzip`` exist where ``prefix`` runs things (probed once)."""
+        if prefix not in self._gzip:
             try:
-                self._gzip = self._exec(GZIP_PROBE, PROBE_TIMEOUT).returncode == 0
+                found = self._exec((*prefix, *GZIP_PROBE), PROBE_TIMEOUT).returncode == 0
             except ExecNotStarted:
-                self._gzip = False  # no sh in the image
-        return self._gzip
+                found = False  # no sh (or no chroot) in the image
+            self._gzip[prefix] = found
+        return self._gzip[prefix]
 
 
 def _chroot_missing(result: ExecResult, program: str) -> bool:

@@ -11,6 +11,7 @@ create was interrupted mid-request goes too) and the temporary namespace, within
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,18 +67,25 @@ def _quiet(node: str, message: str) -> None:
 
 
 class DebugPodSession:
-    """Debug pods of one run on one cluster (see the module docstring)."""
+    """Debug pods of one run on one cluster (see the module docstring).
+
+    ``worker`` names the xdist worker: each has its namespace, all share the run id.
+    """
 
     def __init__(self, cluster: Cluster, options: PodOptions = PodOptions(), *,
-                 run_id: str | None = None, progress: PodProgress = _quiet) -> None:  # fmt: skip
+                 run_id: str | None = None, worker: str = "",
+                 progress: PodProgress = _quiet) -> None:  # fmt: skip
         self.cluster = cluster
         self.options = options
         self.run_id = run_id or new_run_id()
+        self.worker = worker
         self.namespace = options.namespace or ""
         self._own_namespace = False
         self._progress = progress
         self._pods: dict[str, DebugPod | CtdiagError] = {}
         self._runners: dict[str, DebugPodRunner] = {}
+        self._creating = threading.Lock()
+        self._closing = threading.Event()
 
     def __enter__(self) -> DebugPodSession:
         return self
@@ -96,22 +104,27 @@ class DebugPodSession:
         Raises:
             ClusterError: the run's namespace cannot be created.
         """
-        todo = [node for node in dict.fromkeys(nodes) if node not in self._pods]
-        if not todo:
-            return
-        if not self.namespace:
-            self.namespace = create_namespace(self.cluster, self.run_id)
-            self._own_namespace = True
-            self._progress("", f"namespace {self.namespace} created for debug pods")
-        specs = {
-            node: DebugPodSpec(node, self.namespace, self.options.image, self.run_id,
-                               self.options.deadline_s)
-            for node in todo
-        }
-        with ThreadPoolExecutor(max_workers=min(CREATE_PARALLEL, len(todo))) as pool:
-            created = dict(zip(todo, pool.map(self._create, specs.values()), strict=True))
-        waiting = {specs[n].name: specs[n] for n, error in created.items() if error is None}
-        self._pods.update((n, e) for n, e in created.items() if e is not None)
+        # Creating holds the lock, waiting does not: close() (perhaps on Ctrl-C, while a
+        # worker thread is here) waits for creates in flight, then nothing new is created.
+        with self._creating:
+            if self._closing.is_set():
+                raise ClusterError("the run is ending: no debug pod started")
+            todo = [node for node in dict.fromkeys(nodes) if node not in self._pods]
+            if not todo:
+                return
+            if not self.namespace:
+                self.namespace = create_namespace(self.cluster, self.run_id, self.worker)
+                self._own_namespace = True
+                self._progress("", f"namespace {self.namespace} created for debug pods")
+            specs = {
+                node: DebugPodSpec(node, self.namespace, self.options.image, self.run_id,
+                                   self.options.deadline_s)
+                for node in todo
+            }
+            with ThreadPoolExecutor(max_workers=min(CREATE_PARALLEL, len(todo))) as pool:
+                created = dict(zip(todo, pool.map(self._create, specs.values()), strict=True))
+            waiting = {specs[n].name: specs[n] for n, error in created.items() if error is None}
+            self._pods.update((n, e) for n, e in created.items() if e is not None)
         if waiting:
             self._pods.update(wait_running(
                 self.cluster, self.namespace, self.run_id, waiting,
@@ -136,7 +149,7 @@ class DebugPodSession:
         """
         if node not in self._pods:
             self.start([node])
-        pod = self._pods[node]
+        pod = self._pods.get(node) or ClusterError("no debug pod (the run is ending)", node=node)
         if isinstance(pod, CtdiagError):
             raise pod
         if node not in self._runners:
@@ -154,9 +167,12 @@ class DebugPodSession:
             ClusterError: something could not be deleted (the message names it and the
                 command that removes it).
         """
+        deadline = time.monotonic() + CLOSE_BUDGET_S
+        self._closing.set()
+        if self._creating.acquire(timeout=CLOSE_BUDGET_S):  # creates in flight end first
+            self._creating.release()
         if not self.namespace:
             return
-        deadline = time.monotonic() + CLOSE_BUDGET_S
         left: list[str] = []
         names = self._pod_names()
         for name in names:

@@ -46,15 +46,15 @@ def test_debug_pod_matches_oc_debug_node_and_adds_deadline_and_labels() -> None:
 
 
 @pytest.mark.parametrize(
-    "node",
+    "node_name",
     ["ovn-worker", "ip-10-0-1-2.eu-west-1.compute.internal", "N" * 200, "a.b", "x" * 63],
 )
-def test_pod_names_are_dns_labels_and_unique_per_node(node: str) -> None:
+def test_pod_names_are_dns_labels_and_unique_per_node(node_name: str) -> None:
     run = new_run_id()
-    name = debug_pod_name(node, run)
+    name = debug_pod_name(node_name, run)
     assert DNS_LABEL.match(name), name
     assert name.endswith(run)
-    assert debug_pod_name(node + "x", run) != name
+    assert debug_pod_name(node_name + "x", run) != name
 
 
 def test_label_values_are_valid() -> None:
@@ -65,7 +65,7 @@ def test_label_values_are_valid() -> None:
 
 def test_temporary_namespace_allows_privileged_pods_like_oc_debug() -> None:
     ns = namespace_manifest("r1")
-    assert ns["metadata"]["generateName"] == "ctdiag-r1-"
+    assert ns["metadata"]["name"] == "ctdiag-r1"
     for key, value in NAMESPACE_LABELS.items():
         assert ns["metadata"]["labels"][key] == value
     assert ns["metadata"]["annotations"] == {"openshift.io/node-selector": ""}

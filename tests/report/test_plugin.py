@@ -21,7 +21,8 @@ from tests.report.samples import ATTRIBUTE, HOSTILE, SCRIPT, inspection
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGINS = ("-p", "fixtures.nodes", "-p", "fixtures.verdicts", "-p", "fixtures.report")
+PLUGINS = ("-p", "fixtures.cluster", "-p", "fixtures.nodes", "-p", "fixtures.verdicts",
+           "-p", "fixtures.report")
 #: test_hostile fails, test_warned warns, the two capacity checks pass; on the node that
 #: could not be collected, each of the four checks is an error.
 OUTCOMES = {"failed": 1, "passed": 2, "warned": 1, "errors": 4}
