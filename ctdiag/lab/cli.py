@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+from pathlib import Path
 from typing import Any, TextIO
 
 from ctdiag.errors import LabError
@@ -42,6 +44,14 @@ def add_parser(subparsers: Any) -> None:
         help="also start background traffic that stops by itself after SECONDS",
     )
     sub.add_parser("down", help="remove every ctdlab- namespace and process")
+    api = sub.add_parser(
+        "api", help="serve the lab API for the lab that is up, until Ctrl-C",
+        description="Serve a Kubernetes API whose node ctdlab-node1 execs in the lab, and "
+                    "write its kubeconfig: try `pytest --node ctdlab-node1 --kubeconfig "
+                    "PATH` or `python -m ctdiag conntrack ctdlab-node1 --kubeconfig PATH`.",
+    )  # fmt: skip
+    api.add_argument("--kubeconfig", default="reports/lab.kubeconfig", metavar="PATH",
+                     help="where to write the kubeconfig (default reports/lab.kubeconfig)")
     sub.add_parser("status", help="print the lab's namespaces, processes and Services")
     sc = sub.add_parser("scenario", help="switch a problem on (or off with --stop)")
     sc.add_argument("name", choices=sorted(SCENARIOS), help="scenario to switch")
@@ -85,6 +95,25 @@ def _print_status(node: LabNode, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _serve_api(node: LabNode, kubeconfig: Path, out: TextIO) -> int:
+    from ctdiag.lab.apiserver import LabApiNode, lab_services_from_topology, serve_lab_api
+
+    if status().empty:
+        raise LabError("the lab is down; run `ctdiag lab up` first")
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    api_node = LabApiNode(name=node.namespace, netns=node.namespace, ip=node.node_ip)
+    with serve_lab_api([api_node], services=lab_services_from_topology(node),
+                       kubeconfig=kubeconfig) as api:  # fmt: skip
+        out.write(f"lab API at {api.url}, node {api_node.name}; kubeconfig {kubeconfig}\n"
+                  "Ctrl-C to stop\n")  # fmt: skip
+        out.flush()
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            out.write("lab API stopped\n")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Carry out ``ctdiag lab ...``; returns the exit status.
 
@@ -110,6 +139,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return EXIT_OK
     if command == "status":
         return _print_status(node, out)
+    if command == "api":
+        return _serve_api(node, Path(args.kubeconfig), out)
     if status().empty:
         raise LabError("the lab is down; run `ctdiag lab up` first")
     chosen = scenario(args.name)
