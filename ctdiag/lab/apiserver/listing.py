@@ -189,3 +189,22 @@ async def _watch(
 def cluster_scoped(resource: str) -> bool:
     """Whether ``resource`` lives outside namespaces."""
     return resource in CLUSTER_SCOPED
+
+
+def add_namespaced_reads(table: web.RouteTableDef, prefix: str, resource: str) -> None:
+    """The read routes every namespaced resource has: list (or watch) across namespaces,
+    list (or watch) in one, get one; ``prefix`` is ``/api/v1`` or ``/apis/GROUP/VERSION``."""
+
+    async def list_all(request: web.Request) -> web.StreamResponse:
+        return await list_or_watch(request, resource, None)
+
+    async def list_in(request: web.Request) -> web.StreamResponse:
+        return await list_or_watch(request, resource, request.match_info["namespace"])
+
+    async def get(request: web.Request) -> web.Response:
+        info = request.match_info
+        return await get_one(request, resource, info["namespace"], info["name"])
+
+    table.get(f"{prefix}/{resource}")(list_all)
+    table.get(f"{prefix}/namespaces/{{namespace}}/{resource}")(list_in)
+    table.get(f"{prefix}/namespaces/{{namespace}}/{resource}/{{name}}")(get)

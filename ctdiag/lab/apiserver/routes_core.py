@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ctdiag.lab.apiserver.access import authorize
 from ctdiag.lab.apiserver.deletion import delete_namespace
-from ctdiag.lab.apiserver.listing import get_one, list_or_watch
+from ctdiag.lab.apiserver.listing import add_namespaced_reads, get_one, list_or_watch
 from ctdiag.lab.apiserver.objects import generated_name, namespace_object
 from ctdiag.lab.apiserver.state import STATE, DeleteRecord
 from ctdiag.lab.apiserver.status import already_exists, bad_request, not_found, status_error
@@ -141,33 +141,5 @@ async def get_node(request: web.Request) -> web.Response:
 # --- services and endpointslices ----------------------------------------------------------
 
 
-@routes.get("/api/v1/services")
-async def list_all_services(request: web.Request) -> web.StreamResponse:
-    return await list_or_watch(request, "services", None)
-
-
-@routes.get("/api/v1/namespaces/{namespace}/services")
-async def list_services(request: web.Request) -> web.StreamResponse:
-    return await list_or_watch(request, "services", request.match_info["namespace"])
-
-
-@routes.get("/api/v1/namespaces/{namespace}/services/{name}")
-async def get_service(request: web.Request) -> web.Response:
-    info = request.match_info
-    return await get_one(request, "services", info["namespace"], info["name"])
-
-
-@routes.get("/apis/discovery.k8s.io/v1/endpointslices")
-async def list_all_endpointslices(request: web.Request) -> web.StreamResponse:
-    return await list_or_watch(request, "endpointslices", None)
-
-
-@routes.get("/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices")
-async def list_endpointslices(request: web.Request) -> web.StreamResponse:
-    return await list_or_watch(request, "endpointslices", request.match_info["namespace"])
-
-
-@routes.get("/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}")
-async def get_endpointslice(request: web.Request) -> web.Response:
-    info = request.match_info
-    return await get_one(request, "endpointslices", info["namespace"], info["name"])
+add_namespaced_reads(routes, "/api/v1", "services")
+add_namespaced_reads(routes, "/apis/discovery.k8s.io/v1", "endpointslices")

@@ -11,7 +11,7 @@ from aiohttp import web
 from ctdiag.lab.apiserver.access import authorize
 from ctdiag.lab.apiserver.deletion import delete_pod
 from ctdiag.lab.apiserver.kubelet import schedule, start_pod
-from ctdiag.lab.apiserver.listing import LIST_KINDS, get_one, list_or_watch, parse_query
+from ctdiag.lab.apiserver.listing import LIST_KINDS, add_namespaced_reads, parse_query
 from ctdiag.lab.apiserver.objects import Obj
 from ctdiag.lab.apiserver.routes_core import grace_period, read_json, resolve_name
 from ctdiag.lab.apiserver.state import STATE, DeleteRecord
@@ -103,14 +103,7 @@ def _with_defaults(pod: Obj, namespace: str, name: str) -> Obj:
     return stored
 
 
-@routes.get("/api/v1/pods")
-async def list_all_pods(request: web.Request) -> web.StreamResponse:
-    return await list_or_watch(request, "pods", None)
-
-
-@routes.get("/api/v1/namespaces/{namespace}/pods")
-async def list_pods(request: web.Request) -> web.StreamResponse:
-    return await list_or_watch(request, "pods", request.match_info["namespace"])
+add_namespaced_reads(routes, "/api/v1", "pods")
 
 
 @routes.post("/api/v1/namespaces/{namespace}/pods")
@@ -154,12 +147,6 @@ async def create_pod(request: web.Request) -> web.Response:
     created = state.store.create("pods", pod)
     start_pod(state, created)
     return web.json_response(created, status=201)
-
-
-@routes.get("/api/v1/namespaces/{namespace}/pods/{name}")
-async def get_pod(request: web.Request) -> web.Response:
-    info = request.match_info
-    return await get_one(request, "pods", info["namespace"], info["name"])
 
 
 @routes.delete("/api/v1/namespaces/{namespace}/pods/{name}")
