@@ -102,3 +102,11 @@ class QueryError(CtdiagError):
 
     Raised before anything runs on a node; the message is one line naming the option.
     """
+
+
+class ExpectationError(CtdiagError):
+    """Expected Services that cannot be read: an ``--expect`` file or Service objects.
+
+    The message is one line: the file (or object), the path inside it
+    (``services[2].ports[0].protocol``) and what is wrong there.
+    """
