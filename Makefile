@@ -27,6 +27,8 @@ lint: setup
 bench: setup
 	.venv/bin/python benchmarks/bench_parse.py
 	.venv/bin/python benchmarks/bench_collect.py
+	.venv/bin/python benchmarks/bench_exec.py
+	.venv/bin/python benchmarks/bench_nodes.py
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache ctdiag/*.so
