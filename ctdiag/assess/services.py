@@ -235,7 +235,7 @@ def index_service_flows(
             sport[translated],
             unreplied[translated],
             cls[translated] == FlowClass.SERVED,
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -267,8 +267,9 @@ def _replies(
         silent = np.bincount(inverse, weights=unreplied, minlength=len(sizes))
         addresses = table.dictionaries["addresses"]
         for i, size, quiet in zip(first.tolist(), sizes.tolist(), silent.tolist(), strict=True):
-            source = ReplySource(addresses[int(src[i])], int(sport[i]), size, int(quiet),
-                                 bool(served[i]))  # fmt: skip
+            source = ReplySource(
+                addresses[int(src[i])], int(sport[i]), size, int(quiet), bool(served[i])
+            )
             found[int(where[i])].append(source)
     return tuple(tuple(sorted(f, key=lambda r: (-r.entries, r.address, r.port))) for f in found)
 
@@ -365,8 +366,8 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
             "the Service address itself: the Service rule is missing)"
         )
     if wrong:
-        sources = sorted({str(r) for r in flows.replies[k] if not r.serving})
-        wrong_to = ", ".join(s for s in sources if _address_of(s) in _serving_ips(port))
+        ips = {e.ip for e in port.port.serving_endpoints}
+        wrong_to = ", ".join(str(r) for r in flows.replies[k] if not r.serving and r.address in ips)
         problems.append(
             f"{wrong:,} entries are DNAT'd to {wrong_to}, a port the endpoint does "
             f"not serve (serving endpoints: {_endpoints_text(port)})"
@@ -402,14 +403,6 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
         DNAT_SOURCE,
         figures=figures,
     )
-
-
-def _address_of(hostport: str) -> str:
-    return hostport.rsplit(":", 1)[0].strip("[]")
-
-
-def _serving_ips(port: ExpectedServicePort) -> set[str]:
-    return {e.ip for e in port.port.serving_endpoints}
 
 
 def stale_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: int = 20) -> Verdict:
@@ -560,20 +553,20 @@ def unreplied_services_verdict(
             finding += " (UDP: a one-way protocol such as statsd or syslog never answers)"
     rows = flows.class_rows(k, FlowClass.SERVED)
     rows = rows[(flows.table.columns["flags"][rows] & FlagBit.UNREPLIED) != 0]
+    failing = level is not Level.PASS
+    given = (max_count, max_share)
+    defaults = (SERVICE_UNREPLIED_COUNT, SERVICE_UNREPLIED_SHARE)
+    source = SERVICE_UNREPLIED_SPECS[0].source
     return Verdict(
         level,
         finding,
         f"per endpoint: fail when > {max_count:,} entries and > {max_share:g} of its entries "
         "are [UNREPLIED] (UDP only on ports that always answer: "
         f"{', '.join(map(str, sorted(ANSWERING_UDP_PORTS)))}); warn on the count alone",
-        "; ".join(s.source for s in SERVICE_UNREPLIED_SPECS[:1]),
-        DEAD_ENDPOINT if level is not Level.PASS else None,
-        bad_lines := (
-            tuple(bad) + entry_lines(flows.table, rows, evidence_limit)
-            if level is not Level.PASS
-            else ()
-        ),
-        len(bad) + len(rows) if bad_lines else 0,
+        source if given == defaults else f"set for this run (default 5 and 0.5: {source})",
+        DEAD_ENDPOINT if failing else None,
+        tuple(bad) + entry_lines(flows.table, rows, evidence_limit) if failing else (),
+        len(bad) + len(rows) if failing else 0,
         (("unreplied", float(silent)), ("entries", float(total))),
     )
 

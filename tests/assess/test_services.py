@@ -392,6 +392,7 @@ def test_unreplied_count_alone_warns_and_thresholds_are_quoted() -> None:
     assert verdict.source.startswith("ctdiag default (domain.md section 3")
     quiet = unreplied_services_verdict(flows, "default/dns:53/udp", max_count=6)
     assert quiet.level is Level.PASS and quiet.evidence == () and quiet.remedy is None
+    assert quiet.source.startswith("set for this run (default 5 and 0.5: ctdiag default")
 
 
 # --- Cilium, report rows ------------------------------------------------------------------------
