@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -114,13 +114,12 @@ class ServiceFlows:
     unreplied: np.ndarray
     zones: tuple[dict[int, int], ...]
     replies: tuple[tuple[ReplySource, ...], ...]
+    positions: dict[str, int] = field(default_factory=dict)
+    """Test id -> index in :attr:`ports` (filled by :func:`index_service_flows`)."""
 
     def position(self, port_id: str) -> int:
         """The index of the port whose test id is ``port_id``; KeyError when unknown."""
-        for k, port in enumerate(self.ports):
-            if port.id == port_id:
-                return k
-        raise KeyError(port_id)
+        return self.positions[port_id]
 
     def class_rows(self, position: int, cls: FlowClass) -> np.ndarray:
         g = position * _N + cls
@@ -227,6 +226,7 @@ def index_service_flows(
         counts=np.bincount(group, minlength=bins).reshape(len(ports), _N),
         unreplied=np.bincount(group[unreplied], minlength=bins).reshape(len(ports), _N),
         zones=_zones(len(ports), zone_key),
+        positions={p.id: k for k, p in enumerate(ports)},
         replies=_replies(
             table,
             len(ports),
