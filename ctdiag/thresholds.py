@@ -60,6 +60,14 @@ SPECS: tuple[ThresholdSpec, ...] = (
                   integer=True),
     ThresholdSpec("kernel_log_seconds", 3600, "\"table full\" lines younger than this fail, "
                   "older ones warn", "ctdiag default", integer=True),
+    ThresholdSpec("service_unreplied_count", 5, "[UNREPLIED] entries DNAT'd to one Service "
+                  "endpoint above which it is blackholed (together with "
+                  "service_unreplied_share)", "ctdiag default (domain.md section 3: a "
+                  "blackholed endpoint never answers; one connect() is one entry, its "
+                  "retransmissions are not)", integer=True),
+    ThresholdSpec("service_unreplied_share", 0.5, "share of one Service endpoint's entries "
+                  "that are [UNREPLIED] above which it is blackholed (together with "
+                  "service_unreplied_count)", "ctdiag default (domain.md section 3)"),
     ThresholdSpec("evidence_limit", 20, "entries shown as evidence per check",
                   "ctdiag default", integer=True),
 )  # fmt: skip
@@ -83,6 +91,8 @@ class Thresholds:
     top_talker_share: float = 0.5
     top_talker_min_entries: int = 1000
     kernel_log_seconds: int = 3600
+    service_unreplied_count: int = 5
+    service_unreplied_share: float = 0.5
     evidence_limit: int = 20
 
     def __post_init__(self) -> None:

@@ -1,53 +1,34 @@
-"""Service DNAT verification: do a node's Service flows reach serving endpoints (issue 6)?
+"""Service DNAT verdicts: do a node's Service flows reach serving endpoints (issue 6)?
 
-One vectorised pass (:func:`index_service_flows`) attributes every entry of the table to the
-Service port its original tuple was sent to (a Service address and port, or a NodePort) and
-classifies it; the judgements then only slice that index per Service port. Each entry lands
-in exactly one :class:`FlowClass`, so each problem fails exactly one check.
-
-Entries are judged against *serving* endpoints (ready, or terminating but still serving), as
-kube-proxy's conntrack reconciler does: flows of a pod shutting down gracefully are not stale.
+The verdicts slice the index :func:`~ctdiag.assess.service_flows.index_service_flows` builds
+once per node: :func:`service_dnat_verdict` (untranslated entries, wrong target ports),
+:func:`stale_dnat_verdict` (entries DNAT'd to addresses that are no serving endpoint) and
+:func:`unreplied_services_verdict` (serving endpoints that never answer). Each entry lands in
+exactly one class of the index, so each problem fails exactly one check. With Cilium's
+kube-proxy replacement Services never show in nf_conntrack (:func:`service_nat_in_conntrack`).
 """
 
 from __future__ import annotations
 
-import enum
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 import numpy as np
 
-from ctdiag.analysis import nat_masks
 from ctdiag.assess.evidence import entry_lines
-from ctdiag.services import ExpectedService, ExpectedServicePort, ServiceProtocol, expected_ports
-from ctdiag.table import ConntrackTable, FlagBit, Present
-from ctdiag.thresholds import ThresholdSpec
+from ctdiag.assess.service_flows import (
+    FlowClass,
+    ServiceFlows,
+    hostport,
+    service_target,
+)
+from ctdiag.services import ExpectedServicePort, ServiceProtocol
+from ctdiag.table import FlagBit, Present
+from ctdiag.thresholds import SPEC_BY_NAME
 from ctdiag.verdict import Level, Remedy, Verdict
 
-#: Thresholds of :func:`unreplied_services_verdict`, declared as ``thresholds.SPECS`` entries
-#: would be (not added there: ``Thresholds`` needs a field per spec as well).
-SERVICE_UNREPLIED_SPECS = (
-    ThresholdSpec(
-        "service_unreplied_count",
-        5,
-        "[UNREPLIED] entries DNAT'd to one endpoint "
-        "above which it is blackholed (together with service_unreplied_share)",
-        "ctdiag default (domain.md section 3: a blackholed endpoint never answers; "
-        "one connect() is one entry, its retransmissions are not)",
-        integer=True,
-    ),
-    ThresholdSpec(
-        "service_unreplied_share",
-        0.5,
-        "share of one endpoint's entries that are "
-        "[UNREPLIED] above which it is blackholed (together with "
-        "service_unreplied_count)",
-        "ctdiag default (domain.md section 3)",
-    ),
-)
-SERVICE_UNREPLIED_COUNT = 5
-SERVICE_UNREPLIED_SHARE = 0.5
+SERVICE_UNREPLIED_COUNT = int(SPEC_BY_NAME["service_unreplied_count"].default)
+SERVICE_UNREPLIED_SHARE = SPEC_BY_NAME["service_unreplied_share"].default
 #: UDP ports whose protocol always answers (DNS), so silence there is a blackhole; on other
 #: UDP ports it may be a one-way protocol (statsd, syslog) and only warns.
 ANSWERING_UDP_PORTS = frozenset({53})
@@ -57,233 +38,6 @@ STALE_SOURCE = (
     "kube-proxy's conntrack reconciler rule (pkg/proxy/conntrack/cleanup.go; domain.md "
     "section 3; kubernetes#59368, #125467, #139628)"
 )
-
-
-class FlowClass(enum.IntEnum):
-    """What an entry towards a Service port says about its translation."""
-
-    SERVED = 0
-    """DNAT'd to a serving endpoint's address and port: correct (domain.md section 4)."""
-    STALE = 1
-    """DNAT'd to an address that is no serving endpoint (kube-proxy's reconciler rule)."""
-    WRONG_PORT = 2
-    """DNAT'd to a serving endpoint's address, at a port it does not serve."""
-    UNTRANSLATED = 3
-    """Reply source is the Service address and port itself: no Service rule matched."""
-    CHAIN = 4
-    """Untranslated, while another zone holds the DNAT: a link of an OVN-Kubernetes chain."""
-
-
-_N = len(FlowClass)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplySource:
-    """Where translated entries of one Service port went, and how many."""
-
-    address: str
-    port: int
-    entries: int
-    unreplied: int
-    serving: bool
-
-    def __str__(self) -> str:
-        return _hostport(self.address, self.port)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ServiceFlows:
-    """Every entry towards an expected Service port, classified; built once per node.
-
-    Attributes:
-        table: the table indexed.
-        ports: the Service ports, in order; ``position(port_id)`` finds one.
-        rows: matched table rows, grouped by (port position, class), in table order within.
-        starts: ``rows[starts[g]:starts[g + 1]]`` are the rows of group ``position * 5 + class``.
-        counts: entries per (port position, class).
-        unreplied: ``[UNREPLIED]`` entries per (port position, class).
-        zones: per port, zone -> entries.
-        replies: per port, the reply sources of its translated entries, largest first.
-    """
-
-    table: ConntrackTable
-    ports: tuple[ExpectedServicePort, ...]
-    rows: np.ndarray
-    starts: np.ndarray
-    counts: np.ndarray
-    unreplied: np.ndarray
-    zones: tuple[dict[int, int], ...]
-    replies: tuple[tuple[ReplySource, ...], ...]
-    positions: dict[str, int] = field(default_factory=dict)
-    """Test id -> index in :attr:`ports` (filled by :func:`index_service_flows`)."""
-
-    def position(self, port_id: str) -> int:
-        """The index of the port whose test id is ``port_id``; KeyError when unknown."""
-        return self.positions[port_id]
-
-    def class_rows(self, position: int, cls: FlowClass) -> np.ndarray:
-        g = position * _N + cls
-        return self.rows[int(self.starts[g]) : int(self.starts[g + 1])]
-
-    @property
-    def translated(self) -> int:
-        """Entries DNAT'd towards any expected Service (the Cilium decision's input)."""
-        classes = [FlowClass.SERVED, FlowClass.STALE, FlowClass.WRONG_PORT]
-        return int(self.counts[:, classes].sum())
-
-
-def _codes(code_of: dict[str, int], addresses: Iterable[str]) -> list[int]:
-    return [code_of[a] for a in addresses if a in code_of]
-
-
-def _lookup(keys: np.ndarray, table_keys: dict[int, int]) -> np.ndarray:
-    """``table_keys[key]`` per element of ``keys``, -1 where absent (one searchsorted)."""
-    found = np.full(len(keys), -1, dtype=np.int64)
-    if not table_keys or not len(keys):
-        return found
-    known = np.array(sorted(table_keys), dtype=np.int64)
-    values = np.array([table_keys[k] for k in known.tolist()], dtype=np.int64)
-    at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
-    hit = known[at] == keys
-    found[hit] = values[at[hit]]
-    return found
-
-
-def _pairs_in(first: np.ndarray, second: np.ndarray, pairs: set[tuple[int, int]]) -> np.ndarray:
-    """Whether each ``(first[i], second[i])`` is in ``pairs``: second values are densified
-    first, so the combined key stays small however large the codes are."""
-    seconds = {b: k for k, b in enumerate(sorted({b for _, b in pairs}))}
-    dense = _lookup(second, seconds)
-    wanted = np.array(sorted(a * len(seconds) + seconds[b] for a, b in pairs), dtype=np.int64)
-    return (dense >= 0) & np.isin(first * max(len(seconds), 1) + dense, wanted)
-
-
-def index_service_flows(
-    table: ConntrackTable, services: Sequence[ExpectedService], *, node_ips: Sequence[str] = ()
-) -> ServiceFlows:
-    """Attribute and classify every entry towards the Services' ports, in one pass.
-
-    Args:
-        table: the node's table.
-        services: the expected Services.
-        node_ips: the node's addresses (normal text form). Untranslated entries to a NodePort
-            count only on these; translated ones count on any address.
-
-    Returns:
-        The index the verdicts and :func:`dnat_rows` read.
-    """
-    ports = expected_ports(services)
-    c, n = table.columns, len(table)
-    code_of = {a: k for k, a in enumerate(table.dictionaries["addresses"])}
-    proto = c["protonum"].astype(np.int64)
-    dport = c["orig_l4"][:, 1].astype(np.int64) if n else np.zeros(0, np.int64)
-    has_l4 = (c["present"] & Present.L4_ORIG) != 0
-    dst = c["orig_dst"].astype(np.int64)
-    by_address: dict[int, int] = {}
-    by_node_port: dict[int, int] = {}
-    for k, p in enumerate(ports):
-        for code in _codes(code_of, p.service.addresses):
-            by_address.setdefault((code << 24) | (p.port.port << 8) | p.port.protocol.number, k)
-        if p.port.node_port is not None:
-            by_node_port.setdefault((p.port.node_port << 8) | p.port.protocol.number, k)
-    position = np.where(has_l4, _lookup((dst << 24) | (dport << 8) | proto, by_address), -1)
-    dnat, _ = nat_masks(table)
-    if by_node_port:
-        service_codes = _codes(code_of, (a for s in services for a in s.addresses))
-        node_codes = _codes(code_of, node_ips)
-        candidate = (position < 0) & has_l4 & ~np.isin(dst, service_codes)
-        candidate &= dnat | np.isin(dst, node_codes)
-        via_node_port = _lookup((dport << 8) | proto, by_node_port)
-        position = np.where(candidate, via_node_port, position)
-    rows = np.flatnonzero(position >= 0)
-    where = position[rows]
-    src = c["reply_src"][rows].astype(np.int64)
-    sport = c["reply_l4"][rows, 0].astype(np.int64)
-    serving = [(k, e) for k, p in enumerate(ports) for e in p.port.serving_endpoints]
-    ep_address = {(k, code_of[e.ip]) for k, e in serving if e.ip in code_of}
-    ep_full = {(k, (code_of[e.ip] << 16) | e.port) for k, e in serving if e.ip in code_of}
-    at_address = _pairs_in(where, src, ep_address) if ep_address else np.zeros(len(rows), bool)
-    at_endpoint = _pairs_in(where, (src << 16) | sport, ep_full) if ep_full else at_address
-    translated = dnat[rows]
-    zone_orig = (c["present"][rows] & Present.ZONE_ORIG) != 0
-    zone = np.where(zone_orig, c["zone_orig"][rows], c["zone"][rows]).astype(np.int64)
-    zone_key = (where << 16) | zone
-    elsewhere = np.isin(where, where[translated]) & ~np.isin(zone_key, zone_key[translated])
-    cls = np.select(
-        [translated & at_endpoint, translated & at_address, translated, elsewhere],
-        [FlowClass.SERVED, FlowClass.WRONG_PORT, FlowClass.STALE, FlowClass.CHAIN],
-        FlowClass.UNTRANSLATED,
-    ).astype(np.int64)
-    group = where * _N + cls
-    order = np.argsort(group, kind="stable")  # rows ascend already: table order per group
-    bins = len(ports) * _N
-    unreplied = (c["flags"][rows] & FlagBit.UNREPLIED) != 0
-    return ServiceFlows(
-        table=table,
-        ports=ports,
-        rows=rows[order],
-        starts=np.searchsorted(group[order], np.arange(bins + 1)),
-        counts=np.bincount(group, minlength=bins).reshape(len(ports), _N),
-        unreplied=np.bincount(group[unreplied], minlength=bins).reshape(len(ports), _N),
-        zones=_zones(len(ports), zone_key),
-        positions={p.id: k for k, p in enumerate(ports)},
-        replies=_replies(
-            table,
-            len(ports),
-            where[translated],
-            src[translated],
-            sport[translated],
-            unreplied[translated],
-            cls[translated] == FlowClass.SERVED,
-        ),
-    )
-
-
-def _zones(count: int, zone_key: np.ndarray) -> tuple[dict[int, int], ...]:
-    zones: list[dict[int, int]] = [{} for _ in range(count)]
-    keys, sizes = np.unique(zone_key, return_counts=True)
-    for key, size in zip(keys.tolist(), sizes.tolist(), strict=True):
-        zones[key >> 16][key & 0xFFFF] = size
-    return tuple(zones)
-
-
-def _replies(
-    table: ConntrackTable,
-    count: int,
-    where: np.ndarray,
-    src: np.ndarray,
-    sport: np.ndarray,
-    unreplied: np.ndarray,
-    served: np.ndarray,
-) -> tuple[tuple[ReplySource, ...], ...]:
-    """Reply sources of translated entries per port: one 1-D unique on a packed key."""
-    found: list[list[ReplySource]] = [[] for _ in range(count)]
-    if len(where):
-        codes, dense = np.unique(src, return_inverse=True)
-        key = ((where * len(codes) + dense) << 16) | sport
-        _, first, inverse, sizes = np.unique(
-            key, return_index=True, return_inverse=True, return_counts=True
-        )
-        silent = np.bincount(inverse, weights=unreplied, minlength=len(sizes))
-        addresses = table.dictionaries["addresses"]
-        for i, size, quiet in zip(first.tolist(), sizes.tolist(), silent.tolist(), strict=True):
-            source = ReplySource(
-                addresses[int(src[i])], int(sport[i]), size, int(quiet), bool(served[i])
-            )
-            found[int(where[i])].append(source)
-    return tuple(tuple(sorted(f, key=lambda r: (-r.entries, r.address, r.port))) for f in found)
-
-
-def _hostport(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def _target(port: ExpectedServicePort) -> str:
-    """``10.96.0.10:53/udp (NodePort 30053)``: what the Service port's entries are sent to."""
-    p = port.port
-    text = ", ".join(_hostport(a, p.port) for a in port.service.addresses)
-    node_port = f" and NodePort {p.node_port}" if p.node_port is not None else ""
-    return f"{text}/{p.protocol.conntrack_name}{node_port}"
 
 
 def _zones_text(zones: dict[int, int]) -> str:
@@ -301,8 +55,8 @@ def _flow_lines(flows: ServiceFlows, rows: np.ndarray, limit: int) -> tuple[str,
         flag = " [UNREPLIED]" if e.unreplied else ""
         zone = o.zone if o.zone is not None else e.zone
         lines.append(
-            f"{e.proto} {_hostport(o.src, o.sport or 0)} -> {_hostport(o.dst, o.dport or 0)} "
-            f"DNAT to {_hostport(r.src, r.sport or 0)}, zone {zone}{left}{flag}"
+            f"{e.proto} {hostport(o.src, o.sport or 0)} -> {hostport(o.dst, o.dport or 0)} "
+            f"DNAT to {hostport(r.src, r.sport or 0)}, zone {zone}{left}{flag}"
         )
     return tuple(lines)
 
@@ -346,7 +100,7 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
     k = flows.position(port_id)
     port, counts, zones = flows.ports[k], flows.counts[k], flows.zones[k]
     served, stale, wrong, missing, chain = (int(x) for x in counts)
-    target, total = _target(port), int(counts.sum())
+    target, total = service_target(port), int(counts.sum())
     figures = tuple((cls.name.lower(), float(counts[cls])) for cls in FlowClass)
     threshold = "fail on any untranslated entry or any DNAT to a port the endpoint does not serve"
     if total == 0:
@@ -421,7 +175,7 @@ def stale_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: int
     if not len(rows):
         return Verdict(
             Level.PASS,
-            f"{port_id}: no entry towards {_target(port)} is DNAT'd to "
+            f"{port_id}: no entry towards {service_target(port)} is DNAT'd to "
             f"an address outside its serving endpoints ({_endpoints_text(port)})",
             threshold,
             STALE_SOURCE,
@@ -445,8 +199,9 @@ def stale_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: int
     )
     gone = ", ".join(f"{a} ({n:,})" for a, n, _ in summary)
     finding = (
-        f"{port_id}: {len(rows):,} {port.port.protocol.value} entries towards {_target(port)} "
-        f"are DNAT'd to {gone}, no serving endpoint (serving: {_endpoints_text(port)}); the "
+        f"{port_id}: {len(rows):,} {port.port.protocol.value} entries towards "
+        f"{service_target(port)} are DNAT'd to {gone}, no serving endpoint "
+        f"(serving: {_endpoints_text(port)}); the "
         f"longest has {longest:,} s left and {renewal}; {_zones_text(_row_zones(flows, rows))}"
     )
     lines = tuple(
@@ -545,7 +300,7 @@ def unreplied_services_verdict(
     ]
     finding = (
         f"{port_id}: {silent:,} of {total:,} entries DNAT'd to serving endpoints of "
-        f"{_target(port)} are [UNREPLIED]"
+        f"{service_target(port)} are [UNREPLIED]"
     )
     if bad:
         finding += f"; endpoints that do not answer: {', '.join(bad)}"
@@ -556,7 +311,7 @@ def unreplied_services_verdict(
     failing = level is not Level.PASS
     given = (max_count, max_share)
     defaults = (SERVICE_UNREPLIED_COUNT, SERVICE_UNREPLIED_SHARE)
-    source = SERVICE_UNREPLIED_SPECS[0].source
+    source = SPEC_BY_NAME["service_unreplied_count"].source
     return Verdict(
         level,
         finding,
@@ -568,43 +323,6 @@ def unreplied_services_verdict(
         tuple(bad) + entry_lines(flows.table, rows, evidence_limit) if failing else (),
         len(bad) + len(rows) if failing else 0,
         (("unreplied", float(silent)), ("entries", float(total))),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class DnatRow:
-    """One line of the report's DNAT table (issue 6 part 4); the renderer adds probes."""
-
-    port_id: str
-    target: str
-    expected: tuple[str, ...]
-    """Ready endpoints, ``ip:port``."""
-    observed: tuple[ReplySource, ...]
-    entries: int
-    stale: int
-    unreplied: int
-    """``[UNREPLIED]`` entries DNAT'd to serving endpoints."""
-    untranslated: int
-    wrong_port: int
-    zones: tuple[int, ...]
-
-
-def dnat_rows(flows: ServiceFlows) -> tuple[DnatRow, ...]:
-    """The DNAT table of one node, one row per Service port, in Service order."""
-    return tuple(
-        DnatRow(
-            port.id,
-            _target(port),
-            tuple(str(e) for e in port.port.ready_endpoints),
-            flows.replies[k],
-            int(flows.counts[k].sum()),
-            int(flows.counts[k, FlowClass.STALE]),
-            int(flows.unreplied[k, FlowClass.SERVED]),
-            int(flows.counts[k, FlowClass.UNTRANSLATED]),
-            int(flows.counts[k, FlowClass.WRONG_PORT]),
-            tuple(sorted(flows.zones[k])),
-        )
-        for k, port in enumerate(flows.ports)
     )
 
 

@@ -1,4 +1,5 @@
-"""Service DNAT verification (ctdiag.assess.services) on parsed ``conntrack -L -o extended`` text.
+"""Service DNAT verification (``ctdiag.assess.service_flows`` and ``.services``) on parsed
+``conntrack -L -o extended`` text.
 
 The lines follow what conntrack-tools 1.4.7 prints on kernel 6.18 (captured with
 ``conntrack -I`` in a scratch namespace for the zone, ``zone-orig`` and IPv6 forms): ``zone=N``
@@ -14,11 +15,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ctdiag.assess.service_flows import FlowClass, ServiceFlows, dnat_rows, index_service_flows
 from ctdiag.assess.services import (
-    FlowClass,
-    ServiceFlows,
-    dnat_rows,
-    index_service_flows,
     link_names,
     service_dnat_verdict,
     service_nat_in_conntrack,
