@@ -7,9 +7,11 @@ or :class:`~ctdiag.errors.SnapshotError` (it was never collected), naming node a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 from ctdiag.analysis import TableSummary, summarize
+from ctdiag.assess.service_flows import ServiceFlows, index_service_flows, node_addresses
 from ctdiag.collect.collector import NodeSample
 from ctdiag.collect.streaming import listing_text
 from ctdiag.errors import SnapshotError
@@ -24,6 +26,7 @@ from ctdiag.parsing.sysctl import (
     parse_sysctl_int,
 )
 from ctdiag.rates import CounterRates, Sample
+from ctdiag.services import ExpectedService
 from ctdiag.snapshot import OutputName, Snapshot
 from ctdiag.table import ConntrackTable
 
@@ -33,6 +36,7 @@ class NodeInspection:
 
     def __init__(self, sample: NodeSample) -> None:
         self.sample = sample
+        self._service_flows: tuple[Sequence[ExpectedService], ServiceFlows] | None = None
 
     @property
     def node(self) -> str:
@@ -101,3 +105,27 @@ class NodeInspection:
     @cached_property
     def kernel_log(self) -> KernelLogFindings:
         return parse_kernel_log(self.snapshot.require(OutputName.KERNEL_LOG).text)
+
+    @cached_property
+    def addresses(self) -> tuple[str, ...]:
+        """The node's own addresses (``ip -o addr show``); none when it was not read."""
+        return node_addresses(self.snapshot.text_if_ok(OutputName.ADDRESSES))
+
+    def service_flows(self, services: Sequence[ExpectedService]) -> ServiceFlows:
+        """Every entry towards ``services``, classified; indexed once per node.
+
+        Each check of a Service port asks with the same sequence, so the index is reused
+        (found by identity first: comparing thousands of Services per check would cost more
+        than the index); another sequence indexes the table again and replaces it.
+        """
+        cached = self._service_flows
+        if cached is not None and (cached[0] is services or cached[0] == services):
+            return cached[1]
+        flows = index_service_flows(self.table, services, node_ips=self.addresses)
+        self._service_flows = (services, flows)
+        return flows
+
+    @property
+    def indexed_service_flows(self) -> ServiceFlows | None:
+        """The last index :meth:`service_flows` built (the report's DNAT table), if any."""
+        return self._service_flows[1] if self._service_flows is not None else None

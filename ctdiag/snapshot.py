@@ -51,6 +51,7 @@ class OutputName(enum.StrEnum):
     RULES6_RAW = "rules6_raw"
     NFT_RULESET = "nft_ruleset"
     LINKS = "links"
+    ADDRESSES = "addresses"
     SLABINFO = "slabinfo"
     NETNS = "netns"
     NETNS_NAME = "netns_name"

@@ -13,12 +13,15 @@ kube-proxy's conntrack reconciler does: flows of a pod shutting down gracefully 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ctdiag.analysis import nat_masks
+from ctdiag.errors import ParseError
+from ctdiag.parsing.entries import normalize_address
 from ctdiag.services import ExpectedService, ExpectedServicePort, expected_ports
 from ctdiag.table import ConntrackTable, FlagBit, Present
 
@@ -285,3 +288,21 @@ def dnat_rows(flows: ServiceFlows) -> tuple[DnatRow, ...]:
         )
         for k, port in enumerate(flows.ports)
     )
+
+
+_ADDRESS = re.compile(r"\sinet6?\s+([0-9A-Fa-f.:]+)(?:/\d+)?\s")
+
+
+def node_addresses(ip_addr_text: str) -> tuple[str, ...]:
+    """The node's own addresses from ``ip -o addr show`` output, in the table's text form.
+
+    These are the ``node_ips`` of :func:`index_service_flows`: an untranslated entry to a
+    NodePort counts only when it was sent to one of them.
+    """
+    found: dict[str, None] = {}
+    for text in _ADDRESS.findall(ip_addr_text):
+        try:
+            found[normalize_address(text)] = None
+        except ParseError:
+            continue
+    return tuple(found)

@@ -104,7 +104,8 @@ def counter_commands(cli_version: str | None) -> tuple[NodeCommand, ...]:
 
 
 def context_commands() -> tuple[NodeCommand, ...]:
-    """Everything read once: tunables, kernel log, rules, links, slab sizes, netns id."""
+    """Everything read once: tunables, kernel log, rules, links and addresses, slab sizes,
+    netns id."""
     return (
         NodeCommand(OutputName.SYSCTL, ("sysctl", "-e", *SYSCTL_KEYS)),
         # "table full in netns N" lines name the namespace inode, which the kernel reuses:
@@ -119,6 +120,8 @@ def context_commands() -> tuple[NodeCommand, ...]:
         NodeCommand(OutputName.RULES6_RAW, ("ip6tables-save", "-t", "raw")),
         NodeCommand(OutputName.NFT_RULESET, ("nft", "list", "ruleset")),
         NodeCommand(OutputName.LINKS, ("ip", "-d", "-o", "link", "show")),
+        # The node's own addresses: an untranslated entry to a NodePort counts only on them.
+        NodeCommand(OutputName.ADDRESSES, ("ip", "-o", "addr", "show")),
         NodeCommand(OutputName.SLABINFO, ("cat", "/proc/slabinfo")),
     )
 

@@ -15,7 +15,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctdiag.assess.service_flows import FlowClass, ServiceFlows, dnat_rows, index_service_flows
+from ctdiag.assess.service_flows import (
+    FlowClass,
+    ServiceFlows,
+    dnat_rows,
+    index_service_flows,
+    node_addresses,
+)
 from ctdiag.assess.services import (
     link_names,
     service_dnat_verdict,
@@ -553,3 +559,15 @@ def test_a_million_entries_and_300_more_service_ports_in_one_pass() -> None:
     assert len(verdicts) == 3 * len(flows.ports)
     assert (flows.counts[: len(small_flows.ports)] == small_flows.counts * reps).all()
     assert elapsed < 10, f"{elapsed:.1f} s"
+
+
+def test_node_addresses_from_ip_o_addr_show() -> None:
+    text = (
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+        "1: lo    inet6 ::1/128 scope host \\       valid_lft forever preferred_lft forever\n"
+        "4: eth0    inet 198.18.0.11/24 brd 198.18.0.255 scope global eth0\\       valid_lft\n"
+        "4: eth0    inet6 fd00:0:0:0::0002/64 scope global \\       valid_lft forever\n"
+        "4: eth0    inet 198.18.0.11/24 scope global secondary eth0\n"
+    )
+    assert node_addresses(text) == ("127.0.0.1", "::1", "198.18.0.11", "fd00::2")
+    assert node_addresses("") == ()

@@ -141,6 +141,8 @@ def test_snapshot_plan_lists_first_and_reads_everything(version: str | None) -> 
         OutputName.RULES_FILTER,
         OutputName.NFT_RULESET,
         OutputName.NETNS,
+        OutputName.LINKS,
+        OutputName.ADDRESSES,
     } <= names
     required = {command.name for command in plan if command.required}
     assert required == {c.name for c in listings} | {UNAME.name}
@@ -154,3 +156,11 @@ def test_followup_repeats_the_counters_with_the_same_commands(version: str | Non
     for command in followup:
         assert first[command.name] == command
     assert {c.name for c in counter_commands(version)} < {c.name for c in followup}
+
+
+def test_addresses_are_read_once_as_one_line_per_address() -> None:
+    # NodePort entries are judged on the node's own addresses (issue 6): `ip -o addr show`.
+    by_name = {c.name: c for c in snapshot_plan("1.4.7")}
+    assert by_name[OutputName.ADDRESSES].argv == ("ip", "-o", "addr", "show")
+    assert not by_name[OutputName.ADDRESSES].required
+    assert OutputName.ADDRESSES not in {c.name for c in followup_plan("1.4.7")}
