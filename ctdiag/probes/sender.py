@@ -84,7 +84,10 @@ def send(wait, words):
             s.sendto(pkt, (dst, 0))
             results[i]["sent"] = True
         except OSError as exc:
-            results[i]["error"] = "send failed: %s" % exc
+            if exc.errno == errno.EPERM:  # sendto on a raw socket: a netfilter DROP on the way out
+                results[i]["error"] = "dropped by a netfilter rule on the way out (EPERM)"
+            else:
+                results[i]["error"] = "send failed: %s" % exc
         finally:
             s.close()
     deadline = time.monotonic() + wait

@@ -25,8 +25,13 @@ def _heard(replies: tuple[str, ...]) -> str:
 
 
 def not_sent(probe: CraftedProbe, why: str) -> ProbeResult:
-    """A probe the sender could not send: FAIL (the node refused a raw socket ...)."""
-    return _result(probe, ProbeLevel.FAIL, f"{probe.sent_text} not sent: {why}", sent=False)
+    """A probe that did not leave the node (a netfilter DROP in OUTPUT ...): FAIL."""
+    expected = {
+        ProbeKind.INVALID: "the invalid counter to rise",
+        ProbeKind.UNREPLIED: "an [UNREPLIED] entry for that tuple",
+    }.get(probe.kind, "DNAT to a ready endpoint and a reply")
+    message = f"{probe.sent_text} not sent: {why}; no entry for that tuple; expected {expected}"
+    return _result(probe, ProbeLevel.FAIL, message, sent=False)
 
 
 def judge_service(

@@ -1,0 +1,42 @@
+"""Fixtures of the probe tests: the lab (under its machine-wide lock, always torn down) and
+its Services as the checks expect them (through the lab API's own Service objects)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ctdiag.lab.apiserver.cluster import lab_services_from_topology
+from ctdiag.lab.apiserver.services import endpoint_slice_objects, service_object
+from ctdiag.lab.lifecycle import down, exclusive_lab, up
+from ctdiag.lab.topology import LabNode
+from ctdiag.services import ExpectedServicePort, expected_ports, services_from_k8s
+
+
+def lab_expected_ports(node: LabNode) -> tuple[ExpectedServicePort, ...]:
+    """The lab's Service ports, read the way a cluster's are (Service + EndpointSlices)."""
+    api = lab_services_from_topology(node)
+    services = [service_object(svc) for svc in api]
+    slices = [s for svc in api for s in endpoint_slice_objects(svc, {})]
+    return expected_ports(services_from_k8s(services, slices))
+
+
+@pytest.fixture(scope="package")
+def lab(request: pytest.FixtureRequest) -> Iterator[LabNode]:
+    """One lab for all probe tests; the lock and the teardown are finalizers, so a failing
+    ``up`` still releases both."""
+    lock = exclusive_lab()
+    lock.__enter__()
+    request.addfinalizer(lambda: lock.__exit__(None, None, None))
+    request.addfinalizer(down)
+    started = time.monotonic()
+    node = up()
+    print(f"lab up in {time.monotonic() - started:.2f} s")
+    yield node
+
+
+@pytest.fixture(scope="package")
+def lab_ports(lab: LabNode) -> tuple[ExpectedServicePort, ...]:
+    return lab_expected_ports(lab)
