@@ -102,10 +102,13 @@ def test_interrupted_run_removes_its_pods_and_namespace(
     assert_nothing_left(lab_api)
 
 
-def test_xdist_makes_exactly_one_pod_per_node(lab_api: LabApiServer) -> None:
+def test_xdist_makes_exactly_one_pod_per_node_and_reports_every_node(
+    lab_api: LabApiServer, tmp_path: Path
+) -> None:
+    summary = tmp_path / "summary.json"
     done = subprocess.run(
         _pytest_argv(lab_api, "-n", "2", "--node", "worker-a", "--node", "worker-b",
-                     "--sample-seconds", "0"),
+                     "--sample-seconds", "0", f"--summary-json={summary}"),
         cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV, check=False,
     )  # fmt: skip
     assert "PASSED checks/test_capacity.py::test_table_occupancy[worker-b]" in done.stdout, (
@@ -115,6 +118,11 @@ def test_xdist_makes_exactly_one_pod_per_node(lab_api: LabApiServer) -> None:
     pod_paths = [d.path for d in lab_api.deletes() if "/pods/" in d.path]
     deleted = sorted(path.split("/pods/")[1][:15] for path in pod_paths)
     assert deleted == ["ctdiag-worker-a", "ctdiag-worker-b"]  # one each, both workers alike
+    # The figures live on the workers; the controller's summary still has every node's.
+    nodes = json.loads(summary.read_text())["nodes"]
+    assert {name: node["status"] for name, node in nodes.items()} == {
+        "worker-a": "collected", "worker-b": "collected"}
+    assert nodes["worker-b"]["entry_source"] == "host-conntrack-cli"
     assert_nothing_left(lab_api)
 
 
