@@ -228,7 +228,7 @@ def _cleanup(table: NodeTable, probes: Sequence[CraftedProbe],
     """Delete each found probe entry (bounded: one ``conntrack -D`` per probe)."""
     left: list[str] = []
     deadline = time.monotonic() + 30.0
-    for probe, result in zip(probes, results, strict=False):
+    for probe, result in zip(probes, results, strict=True):
         if not result.entry_found:
             continue
         if time.monotonic() > deadline:
