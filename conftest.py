@@ -10,6 +10,7 @@ pytest_plugins = [
     "fixtures.ci_policy",
     "fixtures.cluster",
     "fixtures.nodes",
+    "fixtures.services",
     "fixtures.snapshots",
     "fixtures.verdicts",
     "fixtures.report",

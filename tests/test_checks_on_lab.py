@@ -1,5 +1,6 @@
 """Every check against real kernel state: the healthy lab passes, each scenario flips exactly
-the checks it should (the rest pass), and nothing of the lab is left behind.
+the checks it should (the rest pass), and nothing of the lab is left behind. The Service
+checks run once per lab Service port (``test_stale_dnat[ctdlab-node1-default/dns:53/udp]``).
 
 Each case is a real ``python -m pytest --lab --lab-scenario ...`` run; outcomes are read from
 its JUnit XML (WARN is the ``ctdiag_level`` property of a passing test case).
@@ -29,6 +30,8 @@ def _assert_lab_gone() -> None:
 
 NODE = "ctdlab-node1"
 TUNABLES = "test_tunables[" + NODE + "-nf_conntrack_{}]"
+#: A Service check of one lab Service port: ``SERVICE.format("test_stale_dnat", "dns:53/udp")``.
+SERVICE = "{}[" + NODE + "-default/{}]"
 ALWAYS_SKIPPED = {f"test_notrack_tunnels[{NODE}]"}  # the lab has no overlay device
 
 #: scenario spec -> (checks that fail, checks that warn). Checks not named must pass.
@@ -41,13 +44,18 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
         {"test_table_occupancy", "test_no_drops", "test_kernel_log_table_full",
          "test_top_talkers"}, set()),
     "invalid_storm": ({"test_invalid_rate"}, set()),
-    "unreplied_flood": ({"test_unreplied", "test_half_open", "test_top_talkers"}, set()),
+    # The blackhole Service's endpoint drops everything: TCP fails, UDP (a port that need not
+    # answer) warns.
+    "unreplied_flood": ({"test_unreplied", "test_half_open", "test_top_talkers",
+                         SERVICE.format("test_unreplied_services", "blackhole:9000/tcp")},
+                        {SERVICE.format("test_unreplied_services", "blackhole:9001/udp")}),
     "bad_tunables": ({TUNABLES.format("tcp_timeout_established"),
                       TUNABLES.format("tcp_timeout_close_wait"),
                       TUNABLES.format("tcp_loose")}, set()),
-    # Service translation problems are for the Service DNAT checks; these checks stay green.
-    "stale_udp": (set(), set()),
-    "missing_dnat": (set(), set()),
+    # A UDP flow keeps its DNAT to the DNS endpoint taken out of the Service.
+    "stale_udp": ({SERVICE.format("test_stale_dnat", "dns:53/udp")}, set()),
+    # The web ClusterIP rule is gone: new flows stay untranslated.
+    "missing_dnat": ({SERVICE.format("test_service_dnat", "web:80/tcp")}, set()),
 }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from ctdiag.assess.service_flows import dnat_rows
 from ctdiag.errors import CtdiagError
 from ctdiag.inspection import NodeInspection
 from ctdiag.parsing.stats import StatsSource, parse_stats
@@ -111,6 +112,7 @@ def node_figures(
     from_cli = stats is not None and stats.source is StatsSource.CONNTRACK_CLI
     counter_output = snapshot.get(OutputName.STATS if from_cli else OutputName.STATS_PROC)
     after = inspection.sample.after
+    service_flows = inspection.indexed_service_flows
     return NodeFigures(
         node=inspection.node,
         kernel_release=snapshot.kernel_release,
@@ -131,4 +133,5 @@ def node_figures(
         outputs=tuple(
             raw_output(o, max_lines=max_lines, max_bytes=max_bytes) for o in snapshot.outputs
         ),
+        service_rows=dnat_rows(service_flows) if service_flows is not None else (),
     )

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ctdiag.analysis import TableSummary
+from ctdiag.assess.service_flows import DnatRow
 from ctdiag.parsing.kernel_log import KernelLogFindings
 from ctdiag.parsing.sysctl import TableLimits
 from ctdiag.snapshot import EntrySource
@@ -71,6 +72,8 @@ class NodeFigures:
         kernel_log: conntrack lines found in the kernel log.
         problems: one line per part that could not be read.
         outputs: the raw outputs, capped.
+        service_rows: the DNAT table, one row per expected Service port (empty when no
+            Service check ran on this node).
     """
 
     node: str
@@ -88,6 +91,7 @@ class NodeFigures:
     kernel_log: KernelLogFindings | None
     problems: tuple[str, ...]
     outputs: tuple[RawOutput, ...]
+    service_rows: tuple[DnatRow, ...] = ()
 
 
 class Outcome(enum.StrEnum):

@@ -16,6 +16,7 @@ from ctdiag.report import charts
 from ctdiag.report.model import CheckResult, NodeFigures, Outcome
 from ctdiag.report.raw_outputs import outputs_html
 from ctdiag.report.redact import Redactor
+from ctdiag.report.service_table import service_dnat_table
 from ctdiag.report.summary_json import counter_metric
 from ctdiag.snapshot import EntrySource
 from ctdiag.thresholds import Thresholds
@@ -273,6 +274,7 @@ def node_section(view: NodeView, thresholds: Thresholds, esc: Redactor) -> str:
         f"<h3>Checks</h3>{_checks_table(view, esc)}"
         f"{_charts(view, figures, thresholds, esc)}"
         f"<h3>Table</h3>{_table_facts(figures, esc)}"
-        f"<h3>Counters</h3>{_counters(figures, esc)}{_dnat(figures, esc)}"
+        f"<h3>Counters</h3>{_counters(figures, esc)}"
+        f"{service_dnat_table(figures.service_rows, esc)}{_dnat(figures, esc)}"
         f"{outputs_html(view.anchor, figures.outputs, esc)}</section>"
     )
