@@ -12,6 +12,7 @@ pytest_plugins = [
     "fixtures.nodes",
     "fixtures.services",
     "fixtures.snapshots",
+    "fixtures.probes",
     "fixtures.verdicts",
     "fixtures.report",
 ]

@@ -90,6 +90,13 @@ class DebugPodError(ClusterError):
     """A debug pod could not be started (image pull, never scheduled, failed, deadline)."""
 
 
+class ProbeTargetError(CtdiagError):
+    """A probe aimed at an address that is not a Service or pod address of the cluster.
+
+    Raised before anything is sent; the message is one line naming the address.
+    """
+
+
 class LabError(CtdiagError):
     """The real-kernel lab (ctdiag.lab) could not be built, changed or torn down.
 

@@ -25,6 +25,7 @@ from ctdiag.parsing.sysctl import (
     parse_sysctl_dump,
     parse_sysctl_int,
 )
+from ctdiag.probes.model import ProbeReport
 from ctdiag.rates import CounterRates, Sample
 from ctdiag.services import ExpectedService
 from ctdiag.snapshot import OutputName, Snapshot
@@ -37,6 +38,8 @@ class NodeInspection:
     def __init__(self, sample: NodeSample) -> None:
         self.sample = sample
         self._service_flows: tuple[Sequence[ExpectedService], ServiceFlows] | None = None
+        #: The node's probe results when the run sends probes (``--probe``), for the report.
+        self.probe_report: ProbeReport | None = None
 
     @property
     def node(self) -> str:

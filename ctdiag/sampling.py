@@ -117,6 +117,14 @@ class SampleScheduler:
             self._pool.submit(self._first, target, futures[target.node])
         self.drain(progress)
 
+    def runner(self, target: NodeTarget) -> CommandRunner:
+        """The runner the target's commands run with (its debug pod's on a cluster).
+
+        Raises:
+            CtdiagError: the target runs nothing (a saved snapshot) or cannot be reached.
+        """
+        return self._runner_for(target)
+
     def _prepared(self, targets: Sequence[NodeTarget], progress: Progress) -> None:
         """Run ``prepare`` on a helper thread, printing its progress while it works (pods
         starting can take minutes); Ctrl-C still reaches the caller at once."""

@@ -33,6 +33,8 @@ TUNABLES = "test_tunables[" + NODE + "-nf_conntrack_{}]"
 #: A Service check of one lab Service port: ``SERVICE.format("test_stale_dnat", "dns:53/udp")``.
 SERVICE = "{}[" + NODE + "-default/{}]"
 ALWAYS_SKIPPED = {f"test_notrack_tunnels[{NODE}]"}  # the lab has no overlay device
+#: The probe self-tests skip unless the run sends probes (--probe).
+PROBE_SELF_TESTS = {f"test_probe_{kind}_self_test[{NODE}]" for kind in ("invalid", "unreplied")}
 
 #: scenario spec -> (checks that fail, checks that warn). Checks not named must pass.
 CASES: dict[str, tuple[set[str], set[str]]] = {
@@ -83,24 +85,53 @@ def _outcomes(junit: Path) -> dict[str, str]:
     return outcomes
 
 
-@pytest.mark.needs_root
-@pytest.mark.parametrize("case", list(CASES), ids=_case_id)
-def test_scenario_flips_exactly_its_checks(case: str, tmp_path: Path) -> None:
+def _run_lab(case: str, tmp_path: Path, *extra: str) -> tuple[dict[str, str], str, int]:
     junit = tmp_path / "junit.xml"
     scenario = [] if case == "healthy" else ["--lab-scenario", case]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab", *scenario,
-         "--sample-seconds", "3", f"--junitxml={junit}", "-q"],
+         "--sample-seconds", "3", f"--junitxml={junit}", "-q", *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )  # fmt: skip
     _assert_lab_gone()
-    outcomes = _outcomes(junit)
-    failing, warning = CASES[case]
+    return _outcomes(junit), done.stdout, done.returncode
+
+
+def _expected(outcomes: dict[str, str], failing: set[str], warning: set[str],
+              skipped: set[str]) -> dict[str, str]:  # fmt: skip
     expected = {name: "passed" for name in outcomes}
-    expected.update({name: "skipped" for name in ALWAYS_SKIPPED})
+    expected.update({name: "skipped" for name in skipped})
     expected.update({_qualified(name): "failed" for name in failing})
     expected.update({_qualified(name): "warn" for name in warning})
-    assert outcomes == expected, done.stdout[-4000:]
-    assert done.returncode == (1 if failing else 0)
+    return expected
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("case", list(CASES), ids=_case_id)
+def test_scenario_flips_exactly_its_checks(case: str, tmp_path: Path) -> None:
+    outcomes, stdout, returncode = _run_lab(case, tmp_path)
+    failing, warning = CASES[case]
+    assert outcomes == _expected(outcomes, failing, warning, ALWAYS_SKIPPED | PROBE_SELF_TESTS), (
+        stdout[-4000:]
+    )
+    assert returncode == (1 if failing else 0)
     assert len(outcomes) >= 17
+
+
+#: With --probe: the healthy lab passes everything, self-tests included; with the web
+#: ClusterIP rule gone, the fresh probe flow is untranslated too (and said so).
+PROBE_CASES: dict[str, tuple[set[str], str]] = {
+    "healthy": (set(), "probe: sent TCP SYN"),
+    "missing_dnat": ({SERVICE.format("test_service_dnat", "web:80/tcp")}, "not translated"),
+}
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("case", list(PROBE_CASES))
+def test_probes_prove_the_verdicts(case: str, tmp_path: Path) -> None:
+    outcomes, stdout, returncode = _run_lab(case, tmp_path, "--probe", "-rA")
+    failing, said = PROBE_CASES[case]
+    assert outcomes == _expected(outcomes, failing, set(), ALWAYS_SKIPPED), stdout[-4000:]
+    assert said in stdout
+    assert returncode == (1 if failing else 0)

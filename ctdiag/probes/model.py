@@ -5,14 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ctdiag.errors import CtdiagError
-
-
-class ProbeTargetError(CtdiagError):
-    """A probe aimed at an address that is not a Service or pod address of the cluster.
-
-    Raised before anything is sent; the message is one line naming the address.
-    """
+# Defined with the other errors (ctdiag.errors), re-exported for the probes' users.
+from ctdiag.errors import ProbeTargetError as ProbeTargetError
 
 
 class ProbeKind(enum.Enum):

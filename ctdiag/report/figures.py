@@ -134,4 +134,5 @@ def node_figures(
             raw_output(o, max_lines=max_lines, max_bytes=max_bytes) for o in snapshot.outputs
         ),
         service_rows=dnat_rows(service_flows) if service_flows is not None else (),
+        probes=inspection.probe_report,
     )

@@ -16,6 +16,7 @@ from ctdiag.analysis import TableSummary
 from ctdiag.assess.service_flows import DnatRow
 from ctdiag.parsing.kernel_log import KernelLogFindings
 from ctdiag.parsing.sysctl import TableLimits
+from ctdiag.probes.model import ProbeReport
 from ctdiag.snapshot import EntrySource
 from ctdiag.verdict import Verdict
 
@@ -74,6 +75,7 @@ class NodeFigures:
         outputs: the raw outputs, capped.
         service_rows: the DNAT table, one row per expected Service port (empty when no
             Service check ran on this node).
+        probes: the node's probe results with ``--probe`` (``None`` without).
     """
 
     node: str
@@ -92,6 +94,7 @@ class NodeFigures:
     problems: tuple[str, ...]
     outputs: tuple[RawOutput, ...]
     service_rows: tuple[DnatRow, ...] = ()
+    probes: ProbeReport | None = None
 
 
 class Outcome(enum.StrEnum):

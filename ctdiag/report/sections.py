@@ -275,6 +275,6 @@ def node_section(view: NodeView, thresholds: Thresholds, esc: Redactor) -> str:
         f"{_charts(view, figures, thresholds, esc)}"
         f"<h3>Table</h3>{_table_facts(figures, esc)}"
         f"<h3>Counters</h3>{_counters(figures, esc)}"
-        f"{service_dnat_table(figures.service_rows, esc)}{_dnat(figures, esc)}"
+        f"{service_dnat_table(figures.service_rows, esc, figures.probes)}{_dnat(figures, esc)}"
         f"{outputs_html(view.anchor, figures.outputs, esc)}</section>"
     )

@@ -3,8 +3,8 @@
 Service port, where its entries were sent, the ready endpoints expected, the reply sources
 observed with their counts (a source that is no serving endpoint is marked), then the
 counts the checks judge: stale, [UNREPLIED] towards serving endpoints, untranslated, wrong
-port. The probe column is empty ("-") until probes run. Every string is redacted and escaped
-through the :class:`~ctdiag.report.redact.Redactor`.
+port, and with ``--probe`` what the port's probe flow showed, plus the self-tests under the
+table. Every string is redacted and escaped through the :class:`~ctdiag.report.redact.Redactor`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ctdiag.assess.service_flows import DnatRow
+from ctdiag.probes.model import ProbeLevel, ProbeReport
 from ctdiag.report.redact import Redactor
 
 #: Reply sources shown per Service port; the rest are counted.
@@ -43,7 +44,36 @@ def _count(value: int, bad: bool = True) -> str:
     return f"<td{style}>{value:,}</td>"
 
 
-def service_dnat_table(rows: Sequence[DnatRow], esc: Redactor) -> str:
+def _probe_cell(probes: ProbeReport | None, port_id: str, esc: Redactor) -> str:
+    if probes is None:
+        return "<td>-</td>"
+    if probes.skipped:
+        return f"<td>skipped: {esc.html(probes.skipped)}</td>"
+    results = probes.service(port_id)
+    if not results:
+        return "<td>not probed</td>"
+    cells = [
+        (f'<span class="ctdiag-problem">{r.level.name}</span>' if r.level is ProbeLevel.FAIL
+         else r.level.name) + f": {esc.html(r.message)}"
+        for r in results
+    ]  # fmt: skip
+    return f"<td>{'<br>'.join(cells)}</td>"
+
+
+def _self_tests(probes: ProbeReport | None, esc: Redactor) -> str:
+    if probes is None or probes.skipped:
+        return ""
+    tests = [t for t in (probes.invalid_self_test, probes.unreplied_self_test) if t]
+    lines = "".join(
+        f"<li>{t.kind.value} self-test {t.level.name}: {esc.html(t.message)}</li>" for t in tests
+    )
+    left = "".join(f"<li>not cleaned up: {esc.html(line)}</li>" for line in probes.cleanup)
+    return f"<ul class=\"ctdiag-probes\">{lines}{left}</ul>" if lines or left else ""
+
+
+def service_dnat_table(
+    rows: Sequence[DnatRow], esc: Redactor, probes: ProbeReport | None = None
+) -> str:
     """The DNAT table of one node; empty when no Service check ran on it."""
     if not rows:
         return ""
@@ -52,10 +82,12 @@ def service_dnat_table(rows: Sequence[DnatRow], esc: Redactor) -> str:
         f"<td>{'<br>'.join(esc.html(e) for e in row.expected) or 'none'}</td>"
         f"<td>{_sources(row, esc)}</td>{_count(row.entries, bad=False)}{_count(row.stale)}"
         f"{_count(row.unreplied)}{_count(row.untranslated)}{_count(row.wrong_port)}"
-        f"<td>{', '.join(map(str, row.zones)) or '-'}</td><td>-</td></tr>"
+        f"<td>{', '.join(map(str, row.zones)) or '-'}</td>"
+        f"{_probe_cell(probes, row.port_id, esc)}</tr>"
         for row in rows
     )
     return (
         f"<h3>Service DNAT ({len(rows):,} Service ports)</h3>"
         f'<table class="ctdiag-table ctdiag-services">{_HEAD}{body}</table>'
+        f"{_self_tests(probes, esc)}"
     )

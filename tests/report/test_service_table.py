@@ -73,3 +73,29 @@ def test_no_table_without_service_checks() -> None:
     view = node_views(["node-a"], {"node-a": figures}, {}, [])[0]
     assert "Service DNAT" not in node_section(view, Thresholds(), Redactor(enabled=False))
     assert service_dnat_table((), Redactor(enabled=False)) == ""
+
+
+def test_probe_results_fill_the_probe_column_and_list_the_self_tests() -> None:
+    from ctdiag.probes.model import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
+
+    def result(kind: ProbeKind, port_id: str, level: ProbeLevel, message: str) -> ProbeResult:
+        return ProbeResult(port_id, kind, True, True, None, True, None, level, message)
+
+    node = inspection("node-a")
+    node.service_flows(SERVICES)
+    node.probe_report = ProbeReport("node-a", (
+        result(ProbeKind.SERVICE_TCP, "default/web:80/tcp", ProbeLevel.PASS, "translated"),
+        result(ProbeKind.SERVICE_UDP, f"{SCRIPT}/dns:53/udp", ProbeLevel.FAIL, SCRIPT),
+        result(ProbeKind.INVALID, "", ProbeLevel.PASS, "invalid counter rose by 1"),
+    ))  # fmt: skip
+    figures = node_figures(node)
+    html = service_dnat_table(figures.service_rows, Redactor(), figures.probes)
+    web = html[html.index("default/web:80/tcp") :].split("</tr>")[0]
+    assert web.endswith("<td>PASS: translated</td>")
+    dns = html[html.index("dns:53/udp") :].split("</tr>")[0]
+    assert '<span class="ctdiag-problem">FAIL</span>: &lt;script&gt;' in dns
+    assert SCRIPT not in html
+    assert "<li>invalid self-test PASS: invalid counter rose by 1</li>" in html
+    skipped = ProbeReport("node-a", (), skipped="no python3 on node-a")
+    html = service_dnat_table(figures.service_rows, Redactor(), skipped)
+    assert "<td>skipped: no python3 on node-a</td>" in html and "self-test" not in html
