@@ -8,7 +8,7 @@ REPORT := reports/ctdiag-report.html
 # Needs root.
 lab: setup
 	@mkdir -p reports
-	.venv/bin/python -m pytest --lab --html=$(REPORT) --self-contained-html \
+	.venv/bin/python -m pytest --lab --probe --html=$(REPORT) --self-contained-html \
 		--junitxml=reports/junit.xml; status=$$?; \
 		echo "ctdiag report: $(CURDIR)/$(REPORT) (figures: $(CURDIR)/reports/summary.json)"; \
 		exit $$status

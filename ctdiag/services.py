@@ -15,12 +15,14 @@ entries to serving endpoints, so the checks judge entries against serving endpoi
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ctdiag.errors import ExpectationError, ParseError
+from ctdiag.errors import CtdiagError, ExpectationError, ParseError
 from ctdiag.parsing.entries import normalize_address
 
 
@@ -249,3 +251,33 @@ def _k8s_port(spec: Mapping[str, Any], slices: list[Mapping[str, Any]], where: s
         name=name,
         node_port=int(spec["nodePort"]) if spec.get("nodePort") else None,
     )
+
+
+def services_to_json(services: Sequence[ExpectedService]) -> str:
+    """``services`` as JSON (saved runs keep the Services they were judged against)."""
+    items = [dataclasses.asdict(service) for service in services]
+    return json.dumps(items, indent=1, default=lambda item: item.value) + "\n"  # enums
+
+
+def services_from_json(text: str, source: str) -> tuple[ExpectedService, ...]:
+    """What :func:`services_to_json` wrote.
+
+    Raises:
+        CtdiagError: not such a document (one line naming ``source``).
+    """
+    try:
+        return tuple(_service_of(item) for item in json.loads(text))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CtdiagError(f"{source}: unreadable saved Services: {exc!r}") from None
+
+
+def _service_of(item: dict[str, Any]) -> ExpectedService:
+    ports = tuple(
+        ServicePort(
+            int(p["port"]), ServiceProtocol(p["protocol"]), p["target_port"],
+            tuple(ServiceEndpoint(**e) for e in p["endpoints"]), str(p["name"]), p["node_port"],
+        )
+        for p in item["ports"]
+    )  # fmt: skip
+    return ExpectedService(str(item["namespace"]), str(item["name"]), tuple(item["cluster_ips"]),
+                           ports, tuple(item["external_ips"]))  # fmt: skip

@@ -167,3 +167,30 @@ def test_cleanup_removes_what_a_killed_run_left(lab_api: LabApiServer) -> None:
     assert done.returncode == 0, done.stderr
     assert "deleted pod ctdiag-" in done.stdout and "deleted namespace ctdiag-" in done.stdout
     assert_nothing_left(lab_api)
+
+
+def test_xdist_workers_judge_the_services_the_controller_listed_once(node_netns: str) -> None:
+    from ctdiag.lab.apiserver import (
+        LabApiEndpoint,
+        LabApiNode,
+        LabApiService,
+        LabApiServicePort,
+        serve_lab_api,
+    )
+
+    dns = LabApiService("kube-dns", "kube-system", "10.96.0.10",
+                        ports=(LabApiServicePort("dns", 53, 53, protocol="UDP"),),
+                        endpoints=(LabApiEndpoint("coredns-1", "10.244.1.21", 53),))  # fmt: skip
+    nodes = [LabApiNode("worker-a", node_netns), LabApiNode("worker-b", node_netns)]
+    with serve_lab_api(nodes, services=[dns]) as api:
+        done = subprocess.run(
+            _pytest_argv(api, "-n", "2", "--node", "worker-a", "--node", "worker-b",
+                         "--sample-seconds", "0", "-k", "stale_dnat"),
+            cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV, check=False,
+        )  # fmt: skip
+        out = done.stdout
+        for node in ("worker-a", "worker-b"):
+            assert f"PASSED checks/test_services.py::test_stale_dnat[{node}-kube-system/kube-dns:53/udp]" in out, out  # noqa: E501
+        listed = [p for m, p in api.requests() if m == "GET" and p.startswith("/api/v1/services")]
+        assert len(listed) == 1  # by the controller; the workers got them from it
+        assert_nothing_left(api)
