@@ -44,7 +44,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -54,6 +53,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from scratch import abandoned, sh, sweep_netns  # benchmarks/: the script's folder
 
 HERE = Path(__file__).resolve().parent
 ENTRIES = 1_000_000
@@ -202,24 +203,11 @@ def _cli_listing(entries: int) -> bytes:
     return text.replace(" zone=0 use=2\n", " use=1\n").replace(" use=2\n", " use=1\n").encode()
 
 
-def _sh(*argv: str) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=SETUP_TIMEOUT_S)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
-
-
 def sweep_abandoned() -> None:
     """Remove namespaces and files of earlier runs that were killed (their pid is gone)."""
-    owned = re.compile(rf"(?:{NETNS_PREFIX}|{FILE_PREFIX})(\d+)\b.*")
-    netns_dir = Path("/run/netns")
-    names = [p.name for p in netns_dir.iterdir()] if netns_dir.is_dir() else []
-    for name in names:
-        if (m := owned.fullmatch(name)) and not Path(f"/proc/{m[1]}").exists():
-            subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False,
-                           timeout=SETUP_TIMEOUT_S)  # fmt: skip
+    sweep_netns(NETNS_PREFIX)
     for path in SHM.glob(f"{FILE_PREFIX}*"):
-        if (m := owned.fullmatch(path.name)) and not Path(f"/proc/{m[1]}").exists():
+        if abandoned(path.name, FILE_PREFIX):
             path.unlink(missing_ok=True)
 
 
@@ -229,8 +217,8 @@ def scratch_netns() -> Iterator[str]:
     name = f"{NETNS_PREFIX}{os.getpid()}"
     subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
     try:
-        _sh("ip", "netns", "add", name)
-        _sh("ip", "-n", name, "link", "set", "lo", "up")
+        sh("ip", "netns", "add", name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
         yield name
     finally:
         subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False,

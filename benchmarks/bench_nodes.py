@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scratch import sh, sweep_netns  # benchmarks/: the script's folder
+
 ROOT = Path(__file__).resolve().parent.parent
 NODES = 50
 NETNS_PREFIX = "ctdtest-bench-"
@@ -102,21 +104,9 @@ for s in held:
 # --- set-up and clean-up ------------------------------------------------------------------
 
 
-def _sh(*argv: str) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=SETUP_TIMEOUT_S)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
-
-
 def sweep_abandoned() -> None:
     """Remove namespaces and bytecode caches of killed earlier runs (their pid is gone)."""
-    owned = re.compile(rf"{NETNS_PREFIX}(\d+)")
-    netns_dir = Path("/run/netns")
-    for path in sorted(netns_dir.iterdir()) if netns_dir.is_dir() else []:
-        if (m := owned.fullmatch(path.name)) and not Path(f"/proc/{m[1]}").exists():
-            subprocess.run(["ip", "netns", "delete", path.name], capture_output=True,
-                           check=False, timeout=SETUP_TIMEOUT_S)  # fmt: skip
+    sweep_netns(NETNS_PREFIX)
     for path in Path("/dev/shm").glob(f"{PYC_PREFIX}*"):
         pid = path.name.removeprefix(PYC_PREFIX)
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
@@ -129,9 +119,9 @@ def scratch_netns() -> Iterator[str]:
     name = f"{NETNS_PREFIX}{os.getpid()}"
     subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
     try:
-        _sh("ip", "netns", "add", name)
-        _sh("ip", "-n", name, "link", "set", "lo", "up")
-        _sh("ip", "netns", "exec", name, "nft",
+        sh("ip", "netns", "add", name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        sh("ip", "netns", "exec", name, "nft",
             "add table inet ctdbench; add chain inet ctdbench out "
             "{ type filter hook output priority 0; ct state new accept; }")  # fmt: skip
         yield name
@@ -144,9 +134,9 @@ def scratch_netns() -> Iterator[str]:
 
 def refill_table(netns: str) -> int:
     """Flush the namespace's table, make the flows again; the entry count."""
-    _sh("ip", "netns", "exec", netns, "conntrack", "-F")
-    _sh("ip", "netns", "exec", netns, "python3", "-c", FLOWS_SCRIPT)
-    return int(_sh("ip", "netns", "exec", netns, "conntrack", "-C").strip())
+    sh("ip", "netns", "exec", netns, "conntrack", "-F")
+    sh("ip", "netns", "exec", netns, "python3", "-c", FLOWS_SCRIPT)
+    return int(sh("ip", "netns", "exec", netns, "conntrack", "-C").strip())
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ctdiag.lab import observe
-from ctdiag.lab.lifecycle import down, exclusive_lab, status, up, wait_listening
+from ctdiag.lab.lifecycle import down, status, up, wait_listening
 from ctdiag.lab.netns import (
     PREFIX,
     LabError,
@@ -28,6 +28,7 @@ from ctdiag.lab.rules import endpoint_chain, service_chain
 from ctdiag.lab.scenarios import SCENARIOS, STALE_SOURCE_PORT, ScenarioOptions
 from ctdiag.lab.topology import LabNode, PodRole, blackhole_service
 from ctdiag.lab.traffic import TrafficPlan, start_traffic
+from tests.held_lab import hold_lab
 
 pytestmark = pytest.mark.needs_root
 
@@ -36,15 +37,7 @@ CLIENTS = "ctdiag.lab.clients"
 
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest) -> Iterator[LabNode]:
-    # One lab per machine: pytest-xdist workers wait for each other instead of colliding.
-    lock = exclusive_lab()
-    lock.__enter__()
-    request.addfinalizer(lambda: lock.__exit__(None, None, None))
-    request.addfinalizer(down)
-    started = time.monotonic()
-    node = up()
-    print(f"lab up in {time.monotonic() - started:.2f} s")
-    yield node
+    yield hold_lab(request)
 
 
 def _client(node: LabNode) -> str:

@@ -3,16 +3,15 @@ its Services as the checks expect them (through the lab API's own Service object
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from ctdiag.lab.apiserver.cluster import lab_services_from_topology
 from ctdiag.lab.apiserver.services import endpoint_slice_objects, service_object
-from ctdiag.lab.lifecycle import down, exclusive_lab, up
 from ctdiag.lab.topology import LabNode
 from ctdiag.services import ExpectedServicePort, expected_ports, services_from_k8s
+from tests.held_lab import hold_lab
 
 
 def lab_expected_ports(node: LabNode) -> tuple[ExpectedServicePort, ...]:
@@ -27,14 +26,7 @@ def lab_expected_ports(node: LabNode) -> tuple[ExpectedServicePort, ...]:
 def lab(request: pytest.FixtureRequest) -> Iterator[LabNode]:
     """One lab for all probe tests; the lock and the teardown are finalizers, so a failing
     ``up`` still releases both."""
-    lock = exclusive_lab()
-    lock.__enter__()
-    request.addfinalizer(lambda: lock.__exit__(None, None, None))
-    request.addfinalizer(down)
-    started = time.monotonic()
-    node = up()
-    print(f"lab up in {time.monotonic() - started:.2f} s")
-    yield node
+    yield hold_lab(request)
 
 
 @pytest.fixture(scope="package")
