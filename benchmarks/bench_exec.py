@@ -54,7 +54,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scratch import abandoned, sh, sweep_netns  # benchmarks/: the script's folder
+from scratch import abandoned, scratch_netns, sweep_netns  # benchmarks/: the script's folder
 
 HERE = Path(__file__).resolve().parent
 ENTRIES = 1_000_000
@@ -212,22 +212,6 @@ def sweep_abandoned() -> None:
 
 
 @contextmanager
-def scratch_netns() -> Iterator[str]:
-    """``ctdtest-bench-PID`` with ``lo`` up; deleted at the end."""
-    name = f"{NETNS_PREFIX}{os.getpid()}"
-    subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
-    try:
-        sh("ip", "netns", "add", name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False,
-                       timeout=SETUP_TIMEOUT_S)  # fmt: skip
-        if Path("/run/netns", name).exists():
-            print(f"bench_exec.py: could not delete netns {name}", file=sys.stderr)
-
-
-@contextmanager
 def frame_size(kilobytes: int | None) -> Iterator[int]:
     """The lab server's largest exec frame, changed for the block when ``kilobytes`` is given
     (the server reads ``exec_ws.CHUNK`` for every pipe read; nothing is edited on disk)."""
@@ -265,7 +249,7 @@ def measure(args: argparse.Namespace, path: Path, data: bytes) -> dict[str, Any]
     for mb in SLICES_MB:
         expected[mb] = hashlib.sha256(data[: mb * 1_000_000]).hexdigest()
     runs: dict[str, list[dict[str, Any]]] = {}
-    with scratch_netns() as netns, frame_size(args.frame_kb) as chunk, \
+    with scratch_netns(NETNS_PREFIX) as netns, frame_size(args.frame_kb) as chunk, \
             serve_lab_api([LabApiNode(NODE, netns)]) as api:
         cluster = connect(AccessOptions(str(api.kubeconfig)))
         try:

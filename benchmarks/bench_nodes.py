@@ -49,13 +49,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scratch import sh, sweep_netns  # benchmarks/: the script's folder
+from scratch import abandoned, scratch_netns, sh, sweep_netns  # benchmarks/: the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES = 50
@@ -108,28 +107,8 @@ def sweep_abandoned() -> None:
     """Remove namespaces and bytecode caches of killed earlier runs (their pid is gone)."""
     sweep_netns(NETNS_PREFIX)
     for path in Path("/dev/shm").glob(f"{PYC_PREFIX}*"):
-        pid = path.name.removeprefix(PYC_PREFIX)
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        if abandoned(path.name, PYC_PREFIX):
             shutil.rmtree(path, ignore_errors=True)
-
-
-@contextmanager
-def scratch_netns() -> Iterator[str]:
-    """``ctdtest-bench-PID``: ``lo`` up, new flows tracked; deleted at the end."""
-    name = f"{NETNS_PREFIX}{os.getpid()}"
-    subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
-    try:
-        sh("ip", "netns", "add", name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        sh("ip", "netns", "exec", name, "nft",
-            "add table inet ctdbench; add chain inet ctdbench out "
-            "{ type filter hook output priority 0; ct state new accept; }")  # fmt: skip
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False,
-                       timeout=SETUP_TIMEOUT_S)  # fmt: skip
-        if Path("/run/netns", name).exists():
-            print(f"bench_nodes.py: could not delete netns {name}", file=sys.stderr)
 
 
 def refill_table(netns: str) -> int:
@@ -557,7 +536,7 @@ def main() -> None:
     env = suite_env(pyc)
     loads = [os.getloadavg()[0]]
     try:
-        with scratch_netns() as netns:
+        with scratch_netns(NETNS_PREFIX, track_new=True) as netns:
             nodes = [LabApiNode(f"worker-{i:02d}", netns) for i in range(NODES)]
             faults = LabFaults(pod_start_latency_s=POD_START_LATENCY_S)
             with serve_lab_api(nodes, faults=faults) as api:

@@ -58,10 +58,12 @@ class ProgressQueue:
 
 
 def default_runner(target: NodeTarget) -> CommandRunner:
+    """The target's own runner (this machine, or ``ip netns exec``)."""
     return target.runner()
 
 
-def _nothing(targets: Sequence[NodeTarget]) -> None:
+def no_preparation(targets: Sequence[NodeTarget]) -> None:
+    """Nothing to do before collecting (local and namespace targets)."""
     del targets
 
 
@@ -79,7 +81,7 @@ class SampleScheduler:
 
     def __init__(
         self, *, window_s: float, max_parallel: int = DEFAULT_MAX_PARALLEL,
-        runner_for: RunnerFactory = default_runner, prepare: Prepare = _nothing,
+        runner_for: RunnerFactory = default_runner, prepare: Prepare = no_preparation,
         recorders: Sequence[SampleRecorder] = (), messages: ProgressQueue | None = None,
     ) -> None:  # fmt: skip
         if max_parallel < 1:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ctdiag.collect.collector import NodeSample, Progress, collect_sample
+from ctdiag.collect.collector import NodeSample
 from ctdiag.collect.runner import CommandRunner, LocalRunner, NetnsRunner
 from ctdiag.errors import CtdiagError, SnapshotError
-from ctdiag.handoff import RUN_MANIFEST, SavedNode, load_sample, read_run
+from ctdiag.handoff import RUN_MANIFEST, SavedNode, read_run
 
 
 class TargetKind(enum.Enum):
@@ -111,39 +111,3 @@ class SampleRecorder(Protocol):
     def record(self, sample: NodeSample) -> None: ...
 
     def record_failure(self, node: str, message: str) -> None: ...
-
-
-def _quiet(node: str, message: str) -> None:
-    del node, message
-
-
-def obtain_sample(
-    target: NodeTarget,
-    *,
-    window_s: float,
-    progress: Progress = _quiet,
-    recorders: Sequence[SampleRecorder] = (),
-) -> NodeSample:
-    """The target's sample: collected from the node, or loaded for a ``SNAPSHOT`` target.
-
-    Every recorder is given the sample, or the error when there is none.
-
-    Raises:
-        CtdiagError: the node could not be collected or loaded (one line naming node and
-            command or file), or a recorder failed.
-    """
-    try:
-        if target.kind is TargetKind.SNAPSHOT:
-            assert target.saved is not None
-            where = f" from {target.saved.before}" if target.saved.before else ""
-            progress(target.node, f"loading the saved sample{where}")
-            sample = load_sample(target.saved)
-        else:
-            sample = collect_sample(target.runner(), window_s=window_s, progress=progress)
-    except CtdiagError as exc:
-        for recorder in recorders:
-            recorder.record_failure(target.node, str(exc))
-        raise
-    for recorder in recorders:
-        recorder.record(sample)
-    return sample

@@ -20,8 +20,9 @@ from ctdiag.handoff import (
     save_samples,
 )
 from ctdiag.run_writer import DIRECTORY_NAME
+from ctdiag.sampling import SampleScheduler
 from ctdiag.snapshot import save
-from ctdiag.targets import TargetKind, obtain_sample, saved_targets
+from ctdiag.targets import TargetKind, saved_targets
 from tests.synthetic_samples import make_sample
 
 
@@ -203,15 +204,18 @@ def test_saved_targets_load_instead_of_collecting_and_tell_recorders(tmp_path: P
     ]
     with pytest.raises(CtdiagError, match="no commands can run"):
         targets[0].runner()
-    copy = RunWriter(tmp_path / "copy", window_s=2)
+    copy = RunWriter(tmp_path / "copy", window_s=2, order=[t.node for t in targets])
     progress: list[str] = []
-    loaded = obtain_sample(
-        targets[0], window_s=99, progress=lambda n, m: progress.append(m), recorders=[copy]
-    )
-    assert loaded == sample
-    assert progress == [f"loading the saved sample from {tmp_path}/run/worker-1/before"]
-    with pytest.raises(SnapshotError, match="worker-2: unreachable"):
-        obtain_sample(targets[1], window_s=0, recorders=[copy])
+    scheduler = SampleScheduler(window_s=99, recorders=[copy])
+    try:
+        scheduler.request(targets, lambda n, m: progress.append(m))
+        loaded = scheduler.result("worker-1", lambda n, m: progress.append(m))
+        assert loaded == sample
+        with pytest.raises(SnapshotError, match="worker-2: unreachable"):
+            scheduler.result("worker-2", lambda n, m: None)
+    finally:
+        scheduler.close()
+    assert f"loading the saved sample from {tmp_path}/run/worker-1/before" in progress
     assert [(n.node, n.error is None) for n in read_run(tmp_path / "copy").nodes] == [
         ("worker-1", True),
         ("worker-2", False),

@@ -6,9 +6,10 @@ own :class:`kubernetes.client.Configuration` view (:attr:`Cluster.configuration`
 goes through the shared ``ApiClient``: ``kubernetes.stream.stream()`` patches that client
 while it runs, which breaks concurrent REST calls (kubernetes-client/python#928).
 
-Every call has a timeout; an idempotent call (read, list, delete) is retried twice on a 5xx
-answer or no answer, so one hiccup of the API server does not fail a run; a create is not
-retried blind (see :mod:`ctdiag.kube.pods`). Errors become :class:`~ctdiag.errors.ApiError`
+Every call has a timeout and is retried twice on a 5xx answer or no answer, so one hiccup
+of the API server does not fail a run. Every call ctdiag makes may be repeated: reads,
+lists and deletes are idempotent, and creates name their objects, so a repeated create
+finds its object (409, see :mod:`ctdiag.kube.pods`). Errors become :class:`~ctdiag.errors.ApiError`
 and its subclasses, with one line saying what was asked and what the server said.
 """
 
@@ -69,22 +70,19 @@ class Cluster:
         self.api_client.close()
 
     def call(
-        self, what: str, method: Callable[..., T], *args: Any, node: str = "",
-        idempotent: bool = True, **kwargs: Any,
-    ) -> T:  # fmt: skip
+        self, what: str, method: Callable[..., T], *args: Any, node: str = "", **kwargs: Any
+    ) -> T:
         """``method(*args, **kwargs)`` with a timeout, retries and our errors.
 
         Args:
             what: the request in a few words (``create pod ctdiag-x``), for the message.
             node: the node concerned, named first in the message.
-            idempotent: retry on 5xx or no answer.
 
         Raises:
             ForbiddenError: 403. NotFoundError: 404. ApiError: any other failure.
         """
         kwargs.setdefault("_request_timeout", self.request_timeout)
-        delays = RETRY_DELAYS_S if idempotent else ()
-        for attempt in range(len(delays) + 1):
+        for attempt in range(len(RETRY_DELAYS_S) + 1):
             try:
                 return method(*args, **kwargs)
             except ApiException as exc:
@@ -92,9 +90,9 @@ class Cluster:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 message = f"{what}: no answer from the API server {self.where}: {_short(exc)}"
                 error = ApiError(message, status=0, node=node)
-            if attempt == len(delays) or error.status not in _RETRIED_STATUSES:
+            if attempt == len(RETRY_DELAYS_S) or error.status not in _RETRIED_STATUSES:
                 raise error
-            time.sleep(delays[attempt])
+            time.sleep(RETRY_DELAYS_S[attempt])
         raise AssertionError("unreachable")
 
 

@@ -40,15 +40,21 @@ DEFAULT_START_TIMEOUT_S = 120.0
 PodProgress = Callable[[str, str], None]
 
 
+def _create_named(cluster: Cluster, what: str, method: Any, *args: Any, node: str = "") -> None:
+    """Create an object whose name ctdiag fixed. Retried on 5xx like every call: a
+    retry that finds the object there already (409) means the first attempt went through."""
+    try:
+        cluster.call(what, method, *args, node=node)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+
+
 def create_namespace(cluster: Cluster, run_id: str, worker: str = "") -> str:
     """A new namespace for this run's pods (privileged Pod Security, OpenShift labels)."""
     body = namespace_manifest(run_id, worker)
     name = str(body["metadata"]["name"])
-    try:
-        cluster.call(f"create namespace {name}", cluster.core.create_namespace, body)
-    except ApiError as exc:
-        if exc.status != 409:  # 409: a retried create whose first attempt went through
-            raise
+    _create_named(cluster, f"create namespace {name}", cluster.core.create_namespace, body)
     return name
 
 
@@ -60,16 +66,10 @@ def delete_namespace(cluster: Cluster, name: str) -> None:
 
 
 def create_pod(cluster: Cluster, spec: DebugPodSpec) -> None:
-    """Create the node's debug pod. Retried on 5xx: the name is fixed, so a retry that
-    finds the pod already there (409) means the first attempt went through."""
-    body = debug_pod_manifest(spec)
-    what = f"create debug pod {spec.namespace}/{spec.name}"
-    try:
-        cluster.call(what, cluster.core.create_namespaced_pod, spec.namespace, body,
-                     node=spec.node)  # fmt: skip
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
+    """Create the node's debug pod (its name is fixed: see :func:`_create_named`)."""
+    _create_named(cluster, f"create debug pod {spec.namespace}/{spec.name}",
+                  cluster.core.create_namespaced_pod, spec.namespace, debug_pod_manifest(spec),
+                  node=spec.node)  # fmt: skip
 
 
 def delete_pod(cluster: Cluster, namespace: str, name: str, *, node: str = "") -> None:

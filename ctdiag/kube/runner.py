@@ -82,10 +82,6 @@ class DebugPodRunner:
     def node(self) -> str:
         return self.pod.node
 
-    def route(self, program: str) -> tuple[str, ...] | None:
-        """The prefix ``program`` was found to need (``()`` image, ``chroot /host``), if known."""
-        return self._routes.get(program)
-
     def _exec(self, argv: Sequence[str], timeout: float,
               sink: StdoutConsumer | None = None) -> ExecResult:  # fmt: skip
         result = exec_in_pod(

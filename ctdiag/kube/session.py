@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
-from ctdiag.errors import ClusterError, CtdiagError, DebugPodError
+from ctdiag.errors import ClusterError, CtdiagError
 from ctdiag.kube.access import Cluster
 from ctdiag.kube.manifests import (
     DEFAULT_DEADLINE_S,
@@ -200,7 +200,7 @@ class DebugPodSession:
 
     def _pod_names(self) -> list[str]:
         """Every pod of this run by label (a create cut off mid-request may have landed)."""
-        known = [spec_name for spec_name in (p.name for p in self.pods().values())]
+        known = [pod.name for pod in self.pods().values()]
         try:
             listed = self.cluster.call(
                 "list this run's debug pods", self.cluster.core.list_namespaced_pod,
@@ -209,14 +209,3 @@ class DebugPodSession:
         except CtdiagError:
             return known
         return sorted({*known, *(p.metadata.name for p in listed.items)})
-
-
-def failed_nodes(session: DebugPodSession, nodes: Sequence[str]) -> dict[str, str]:
-    """node -> why it has no pod, for the nodes of ``nodes`` that failed."""
-    failures: dict[str, str] = {}
-    for node in nodes:
-        try:
-            session.runner(node)
-        except (ClusterError, DebugPodError) as exc:
-            failures[node] = str(exc)
-    return failures

@@ -6,7 +6,6 @@ server: the promise users care most about on a real cluster.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -79,16 +78,15 @@ def assert_nothing_left(api: LabApiServer, *, within_s: float = 5.0) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture
-def cluster(lab_api: LabApiServer) -> Iterator[Cluster]:
-    cluster = connect(AccessOptions(str(lab_api.kubeconfig), request_timeout_s=5))
+def connected(api: LabApiServer) -> Iterator[Cluster]:
+    """The official client on ``api`` (5 s per request), closed afterwards."""
+    cluster = connect(AccessOptions(str(api.kubeconfig), request_timeout_s=5))
     try:
         yield cluster
     finally:
         cluster.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def cluster(lab_api: LabApiServer) -> Iterator[Cluster]:
+    yield from connected(lab_api)

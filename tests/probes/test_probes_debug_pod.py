@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from ctdiag.kube.access import AccessOptions, Cluster, connect
+from ctdiag.kube.access import Cluster
 from ctdiag.kube.session import DebugPodSession, PodOptions
 from ctdiag.lab.apiserver import LabApiNode, LabApiServer, serve_lab_api
 from ctdiag.lab.topology import LabNode
 from ctdiag.probes import ProbeLevel, run_probes
 from ctdiag.probes.sender import sender_argv
 from ctdiag.services import ExpectedServicePort
-from tests.kube.conftest import assert_nothing_left
+from tests.kube.conftest import assert_nothing_left, connected
 
 pytestmark = pytest.mark.needs_root
 
@@ -34,11 +34,7 @@ def api(lab: LabNode) -> Iterator[LabApiServer]:
 
 @pytest.fixture
 def cluster(api: LabApiServer) -> Iterator[Cluster]:
-    cluster = connect(AccessOptions(str(api.kubeconfig), request_timeout_s=5))
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+    yield from connected(api)
 
 
 def test_probes_pass_through_a_debug_pod(
