@@ -21,8 +21,9 @@ test: setup
 	.venv/bin/python -m pytest tests
 
 lint: setup
-	.venv/bin/ruff check ctdiag tests checks fixtures benchmarks conftest.py
+	.venv/bin/ruff check ctdiag tests checks benchmarks conftest.py
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench: setup
 	.venv/bin/python benchmarks/bench_parse.py
@@ -31,4 +32,4 @@ bench: setup
 	.venv/bin/python benchmarks/bench_nodes.py
 
 clean:
-	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache ctdiag/*.so
+	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache ctdiag/parse/*.so

@@ -1,18 +1,8 @@
-"""Root pytest configuration: wires the fixture modules of ``fixtures/`` into every run.
+"""The front door of a clone: ``pytest`` here runs the checks of ``checks/``.
 
-Kept thin on purpose: options, hooks and fixtures live in ``fixtures/`` modules, the
-diagnostic checks in ``checks/``, the project's own tests in ``tests/``.
+Nothing is wired here: the options, hooks and fixtures are the pytest plugin
+:mod:`ctdiag.plugin` (``ctdiag/plugin/``; the ``pytest11`` entry point loads it wherever
+ctdiag is installed), the checks are :mod:`ctdiag.checks`, and ``fixtures/README.md`` says
+which module holds which fixture. The project's own tests and their policy live in
+``tests/`` (``tests/conftest.py``).
 """
-
-from __future__ import annotations
-
-pytest_plugins = [
-    "fixtures.ci_policy",
-    "fixtures.cluster",
-    "fixtures.nodes",
-    "fixtures.services",
-    "fixtures.snapshots",
-    "fixtures.probes",
-    "fixtures.verdicts",
-    "fixtures.report",
-]

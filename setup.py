@@ -1,8 +1,8 @@
-"""Build the optional C accelerator ``ctdiag._fastparse``.
+"""Build the optional C accelerator ``ctdiag.parse._fastparse``.
 
 Everything else is declared in pyproject.toml. The extension is optional: when it does not
 compile (no compiler, no Python headers), the install still succeeds with a warning and
-``ctdiag.parsing.fast.AVAILABLE`` is False, so the pure-Python parser handles every line.
+``ctdiag.parse.fast.AVAILABLE`` is False, so the pure-Python parser handles every line.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class OptionalBuildExt(build_ext):
             self._warn(exc, ext.name)
 
     @staticmethod
-    def _warn(exc: BaseException, name: str = "ctdiag._fastparse") -> None:
+    def _warn(exc: BaseException, name: str = "ctdiag.parse._fastparse") -> None:
         message = (
             f"WARNING: could not build the optional C extension {name} ({exc!r}); "
             "ctdiag will use the slower pure-Python parser."
@@ -48,8 +48,8 @@ extra_compile_args = (
 setup(
     ext_modules=[
         Extension(
-            "ctdiag._fastparse",
-            sources=["ctdiag/_fastparse.c"],
+            "ctdiag.parse._fastparse",
+            sources=["ctdiag/parse/_fastparse.c"],
             extra_compile_args=extra_compile_args,
             optional=True,
         )

@@ -14,7 +14,7 @@ count is verified, and these run one after another, alternating across repetitio
 - ``conntrack -L -o extended`` alone, to ``/dev/null`` and through a pipe;
 - ours, in a fresh process (``--worker``): ``collect_sample(NetnsRunner(NODE),
   window_s=0)`` (every command of the plan; the listing parsed while it streams in), then
-  NodeInspection's table, summary, limits, stats and kernel log. Timed from the first
+  NodeState's table, summary, limits, stats and kernel log. Timed from the first
   command to the last result, interpreter start-up excluded; its peak RSS reported.
 
 The count is verified again after each repetition (still full). Medians are reported, and
@@ -49,14 +49,15 @@ def worker(node: str) -> dict[str, Any]:
     """Ours, once, in this fresh process: collection + parse + full analysis."""
     import numpy  # noqa: F401  - import cost is not collection cost
 
-    from ctdiag.collect import NetnsRunner, collect_sample
-    from ctdiag.inspection import NodeInspection
+    from ctdiag.analyze.node_state import NodeState
+    from ctdiag.collect.collector import collect_sample
+    from ctdiag.collect.runners import NetnsRunner
 
     messages: list[str] = []
     t0 = time.perf_counter()
     sample = collect_sample(NetnsRunner(node), window_s=0, progress=lambda _, m: messages.append(m))
     t1 = time.perf_counter()
-    inspection = NodeInspection(sample)
+    inspection = NodeState(sample)
     table = inspection.table
     summary = inspection.summary
     limits, _, _ = inspection.limits, inspection.stats, inspection.kernel_log

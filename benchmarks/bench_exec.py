@@ -90,7 +90,7 @@ def _rss_mb() -> float:
 
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One fetch, in this fresh process; what arrived, how fast, and its sha256."""
-    from ctdiag.kube.access import AccessOptions, connect
+    from ctdiag.collect.kube.access import AccessOptions, connect
 
     method, argv, timeout = spec["method"], spec["argv"], float(spec["timeout"])
     cluster = connect(AccessOptions(spec["kubeconfig"]))
@@ -101,7 +101,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     finished = True
     frames: list[bytes] = []
     if method == "raw":
-        from ctdiag.kube.exec import exec_in_pod
+        from ctdiag.collect.kube.exec import exec_in_pod
 
         t0 = time.perf_counter()
         result = exec_in_pod(
@@ -113,7 +113,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         digest.update(stdout)
         size, wire, code = len(stdout), result.received, result.returncode
     elif method == "runner":
-        from ctdiag.kube.runner import DebugPod, DebugPodRunner
+        from ctdiag.collect.kube.pod_runner import DebugPod, DebugPodRunner
 
         pod = DebugPod(spec["node"], spec["namespace"], spec["pod"], spec["container"],
                        spec["image"])  # fmt: skip
@@ -240,10 +240,11 @@ def _say(message: str) -> None:
 
 def measure(args: argparse.Namespace, path: Path, data: bytes) -> dict[str, Any]:
     """Serve the lab API, start the debug pod, and time every method (see the docstring)."""
-    from ctdiag.kube.access import AccessOptions, connect
-    from ctdiag.kube.runner import GZIP_SCRIPT
-    from ctdiag.kube.session import DebugPodSession, PodOptions
-    from ctdiag.lab.apiserver import LabApiNode, serve_lab_api
+    from ctdiag.collect.kube.access import AccessOptions, connect
+    from ctdiag.collect.kube.pod_runner import GZIP_SCRIPT
+    from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+    from ctdiag.lab.apiserver.cluster import LabApiNode
+    from ctdiag.lab.apiserver.server import serve_lab_api
 
     expected = {None: hashlib.sha256(data).hexdigest()}
     for mb in SLICES_MB:

@@ -522,7 +522,9 @@ def main() -> None:
     repeat0 = 1 if args.quick else max(1, repeat - 1)
     signal.signal(signal.SIGTERM, _terminate)
     sweep_abandoned()
-    from ctdiag.lab.apiserver import LabApiNode, LabFaults, serve_lab_api
+    from ctdiag.lab.apiserver.cluster import LabApiNode
+    from ctdiag.lab.apiserver.faults import LabFaults
+    from ctdiag.lab.apiserver.server import serve_lab_api
 
     plan: list[tuple[int, int, float]] = []
     for _ in range(repeat0):

@@ -45,27 +45,26 @@ def _has(module: str, attr: str | None = None) -> bool:
 
 def _parse_table(data: bytes) -> tuple[Any, str]:
     """The full parse: parse_listing when it exists, else the fast path directly."""
-    if _has("ctdiag.parsing", "parse_listing"):
-        from ctdiag.parsing import parse_listing
+    if _has("ctdiag.parse", "parse_listing"):
+        from ctdiag.parse.listing import parse_listing
 
-        return parse_listing(data), "ctdiag.parsing.parse_listing"
-    from ctdiag.parsing.fast import parse_lines_fast
+        return parse_listing(data), "ctdiag.parse.parse_listing"
+    from ctdiag.parse.fast import parse_lines_fast
 
     table, declined = parse_lines_fast(data)
     if declined:
         raise SystemExit(f"{len(declined)} lines declined and no reference parser to take them")
-    return table, "ctdiag.parsing.fast.parse_lines_fast (parse_listing absent)"
+    return table, "ctdiag.parse.fast.parse_lines_fast (parse_listing absent)"
 
 
 def worker(name: str, path: Path) -> dict[str, Any]:
     """One measurement, in this (fresh) process."""
     import numpy  # noqa: F401  - import cost is not parse cost
 
-    import ctdiag.table
 
     if name == "full":
-        if _has("ctdiag.parsing", "parse_listing"):
-            import ctdiag.parsing  # noqa: F401
+        if _has("ctdiag.parse", "parse_listing"):
+            pass
         t0 = time.perf_counter()
         data = path.read_bytes()
         t1 = time.perf_counter()
@@ -82,10 +81,10 @@ def worker(name: str, path: Path) -> dict[str, Any]:
             "rss_mb": _rss_mb(),
         }
     if name == "fast":
-        from ctdiag.parsing.fast import AVAILABLE, parse_lines_fast
+        from ctdiag.parse.fast import AVAILABLE, parse_lines_fast
 
         if not AVAILABLE:
-            return {"skipped": "ctdiag._fastparse is not built"}
+            return {"skipped": "ctdiag.parse._fastparse is not built"}
         data = path.read_bytes()
         t0 = time.perf_counter()
         table, declined = parse_lines_fast(data)
@@ -98,9 +97,9 @@ def worker(name: str, path: Path) -> dict[str, Any]:
             "rss_mb": _rss_mb(),
         }
     if name == "summary":
-        if not _has("ctdiag.analysis", "summarize"):
-            return {"skipped": "ctdiag.analysis.summarize does not exist yet"}
-        from ctdiag.analysis import summarize
+        if not _has("ctdiag.analyze.summary", "summarize"):
+            return {"skipped": "ctdiag.analyze.summary.summarize does not exist yet"}
+        from ctdiag.analyze.summary import summarize
 
         table, _ = _parse_table(path.read_bytes())
         t0 = time.perf_counter()
@@ -108,9 +107,9 @@ def worker(name: str, path: Path) -> dict[str, Any]:
         t1 = time.perf_counter()
         return {"seconds": t1 - t0, "rss_mb": _rss_mb()}
     if name == "reference":
-        if not _has("ctdiag.parsing", "parse_listing"):
-            return {"skipped": "ctdiag.parsing.parse_listing does not exist yet"}
-        from ctdiag.parsing import parse_listing
+        if not _has("ctdiag.parse", "parse_listing"):
+            return {"skipped": "ctdiag.parse.parse_listing does not exist yet"}
+        from ctdiag.parse.listing import parse_listing
 
         with path.open("rb") as f:
             data = b"".join(line for _, line in zip(range(REFERENCE_LINES), f, strict=False))
@@ -221,7 +220,7 @@ def main() -> None:
     else:
         rows.append(
             (
-                "summarize(table) (ctdiag.analysis)",
+                "summarize(table) (ctdiag.analyze.summary)",
                 "-",
                 f"{summary['seconds']:.3f} s (peak RSS {summary['rss_mb']:.0f} MB)",
                 "-",

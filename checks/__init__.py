@@ -1,14 +1,2 @@
-"""The diagnostic checks users run: ``pytest --lab``, ``--local``, ``--netns NAME``.
-
-Each check is thin: it takes a node's parsed state (``node_inspection``), asks a judgement
-in :mod:`ctdiag.assess` and hands the verdict to ``judge``.
-"""
-
-from __future__ import annotations
-
-from collections.abc import Callable
-
-from ctdiag.verdict import Verdict
-
-#: The ``judge`` fixture's type: records the verdict, fails the test on FAIL.
-Judge = Callable[[Verdict], Verdict]
+"""The diagnostic checks, as ``pytest`` in a clone collects them: each module names the
+checks of one theme, defined in :mod:`ctdiag.checks`."""

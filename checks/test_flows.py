@@ -1,23 +1,9 @@
-"""What fills the table: unanswered and half-open flows, and who owns it (domain.md s. 3)."""
+"""What fills the table: unanswered and half-open flows, and who owns it (domain.md s. 3).
 
-from __future__ import annotations
+The checks live in ``ctdiag/checks/test_flows.py`` (shipped with the package: ``pytest --pyargs
+ctdiag.checks`` runs them from anywhere); this file lets ``pytest`` in a clone run them.
+"""
 
-from checks import Judge
-from ctdiag.assess import flows
-from ctdiag.inspection import NodeInspection
-from ctdiag.thresholds import Thresholds
+from ctdiag.checks.test_flows import test_half_open, test_top_talkers, test_unreplied
 
-
-def test_unreplied(node_inspection: NodeInspection, thresholds: Thresholds,
-                   judge: Judge) -> None:  # fmt: skip
-    judge(flows.unreplied(node_inspection.summary, node_inspection.table, thresholds))
-
-
-def test_half_open(node_inspection: NodeInspection, thresholds: Thresholds,
-                   judge: Judge) -> None:  # fmt: skip
-    judge(flows.half_open(node_inspection.summary, node_inspection.table, thresholds))
-
-
-def test_top_talkers(node_inspection: NodeInspection, thresholds: Thresholds,
-                     judge: Judge) -> None:  # fmt: skip
-    judge(flows.top_talkers(node_inspection.summary, node_inspection.table, thresholds))
+__all__ = ["test_half_open", "test_top_talkers", "test_unreplied"]

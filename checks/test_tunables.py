@@ -1,37 +1,13 @@
-"""Are the conntrack sysctls what a Kubernetes node needs? (domain.md section 5)"""
+"""Are the conntrack sysctls what a Kubernetes node needs? (domain.md section 5)
 
-from __future__ import annotations
+The checks live in ``ctdiag/checks/test_tunables.py`` (shipped with the package: ``pytest --pyargs
+ctdiag.checks`` runs them from anywhere); this file lets ``pytest`` in a clone run them.
+"""
 
-import pytest
+from ctdiag.checks.test_tunables import (
+    test_bridge_nf_call_iptables,
+    test_notrack_tunnels,
+    test_tunables,
+)
 
-from checks import Judge
-from ctdiag.assess import tunables, tunnels
-from ctdiag.inspection import NodeInspection
-from ctdiag.snapshot import OutputName
-
-
-@pytest.mark.parametrize("sysctl", list(tunables.RULE_BY_NAME))
-def test_tunables(sysctl: str, node_inspection: NodeInspection, judge: Judge) -> None:
-    verdict = tunables.tunable(node_inspection.tunables, tunables.RULE_BY_NAME[sysctl])
-    if verdict is None:
-        pytest.skip(f"{sysctl} does not exist on this node's kernel")
-    judge(verdict)
-
-
-def test_bridge_nf_call_iptables(node_inspection: NodeInspection, judge: Judge) -> None:
-    verdict = tunables.bridge_nf_call_iptables(node_inspection.tunables)
-    if verdict is None:
-        pytest.skip("br_netfilter is not loaded (no net.bridge.bridge-nf-call-iptables)")
-    judge(verdict)
-
-
-def test_notrack_tunnels(node_inspection: NodeInspection, judge: Judge) -> None:
-    snapshot = node_inspection.snapshot
-    found = tunnels.find_tunnels(snapshot.require(OutputName.LINKS).text)
-    if not found:
-        pytest.skip("no VXLAN or Geneve overlay device on this node")
-    judge(tunnels.notrack_tunnels(
-        found,
-        iptables_raw=snapshot.require(OutputName.RULES_RAW).text,
-        nft_ruleset=snapshot.text_if_ok(OutputName.NFT_RULESET),
-    ))  # fmt: skip
+__all__ = ["test_bridge_nf_call_iptables", "test_notrack_tunnels", "test_tunables"]

@@ -1,58 +1,10 @@
-"""``python -m ctdiag``: the command-line entry point; each subcommand lives in ctdiag.commands."""
+"""``python -m ctdiag``: see :mod:`ctdiag.cli.main`."""
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
-from collections.abc import Sequence
 
-from ctdiag import __version__
-from ctdiag.commands import cleanup as cleanup_command
-from ctdiag.commands import conntrack as conntrack_command
-from ctdiag.commands import diff as diff_command
-from ctdiag.commands import parse as parse_command
-from ctdiag.errors import CtdiagError
-from ctdiag.lab import cli as lab_command
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m ctdiag",
-        description="Connection-tracking diagnostics for Kubernetes and OpenShift nodes.",
-    )
-    parser.add_argument("--version", action="version", version=f"ctdiag {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    parse_command.add_parser(commands)
-    diff_command.add_parser(commands)
-    conntrack_command.add_parser(commands)
-    cleanup_command.add_parser(commands)
-    lab_command.add_parser(commands)
-    return parser
-
-
-def _terminate(signum: int, frame: object) -> None:
-    del frame
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so debug pods and lab namespaces are still removed.
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return int(args.run(args))
-    except CtdiagError as exc:
-        print(f"ctdiag {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"ctdiag {args.command}: interrupted ({exc or 'Ctrl-C'})", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # `ctdiag parse big | head` closes our stdout early: not an error worth a traceback.
-        sys.stderr.close()
-        return 0
-
+from ctdiag.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from ctdiag.model import (
+from ctdiag.model.entries import (
     DCCP_STATES,
     GRE_PROTOCOL,
     ICMP_PROTOCOLS,
@@ -26,7 +26,7 @@ from ctdiag.model import (
     Family,
     FlowTuple,
 )
-from ctdiag.parsing.entries import normalize_address
+from ctdiag.parse.entries import normalize_address
 
 U16 = 0xFFFF
 U32 = 0xFFFFFFFF

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from ctdiag.collect.collector import NodeSample
-from ctdiag.snapshot import CommandOutput, EntrySource, OutputName, Snapshot
+from ctdiag.model.outputs import CommandOutput, EntrySource, OutputName, Snapshot
+from ctdiag.model.samples import NodeSample
 
 T0 = datetime(2026, 3, 4, 10, 0, 0, tzinfo=UTC)
 SYSCTL = {

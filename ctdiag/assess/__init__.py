@@ -1,4 +1,4 @@
-"""Judgements: parsed node state and thresholds in, :class:`~ctdiag.verdict.Verdict` out.
+"""Judgements: parsed node state and thresholds in, :class:`~ctdiag.model.verdict.Verdict` out.
 
 Pure functions, one module per theme; the checks in ``checks/`` call them.
 """

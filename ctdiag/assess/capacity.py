@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ctdiag import remedies
+from ctdiag.assess import remedies
+from ctdiag.assess.thresholds import Thresholds
 from ctdiag.assess.wording import beside_limits, sources
-from ctdiag.parsing.sysctl import TableLimits
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Verdict, by_limits
+from ctdiag.model.verdict import Level, Verdict, by_limits
+from ctdiag.parse.sysctl import TableLimits
 
 
 def occupancy(limits: TableLimits, thresholds: Thresholds) -> Verdict:

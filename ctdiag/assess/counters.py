@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ctdiag import remedies
+from ctdiag.analyze.rates import CounterRates
+from ctdiag.assess import remedies
+from ctdiag.assess.thresholds import Thresholds
 from ctdiag.assess.wording import beside_limits, sources
-from ctdiag.parsing.stats import ConntrackStats
-from ctdiag.rates import CounterRates
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Verdict, by_limits
+from ctdiag.model.verdict import Level, Verdict, by_limits
+from ctdiag.parse.stats import ConntrackStats
 
 #: Counters that mean a packet or flow was lost. Kernels that count resolved insert clashes
 #: in ``clash_resolve`` (5.10+) count only the unresolved ones in ``insert_failed`` (netfilter

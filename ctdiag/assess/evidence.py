@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctdiag.model import HALF_OPEN_STATES
-from ctdiag.render import render_conntrack_line
-from ctdiag.table import ConntrackTable, FlagBit, Present
+from ctdiag.model.entries import HALF_OPEN_STATES
+from ctdiag.model.table import ConntrackTable, FlagBit, Present
+from ctdiag.parse.render import render_conntrack_line
 
 
 def unreplied_rows(table: ConntrackTable) -> np.ndarray:

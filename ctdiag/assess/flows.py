@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ctdiag import remedies
-from ctdiag.analysis import Count, TableSummary
+from ctdiag.analyze.summary import Count, TableSummary
+from ctdiag.assess import remedies
 from ctdiag.assess.evidence import entry_lines, half_open_rows, source_rows, unreplied_rows
+from ctdiag.assess.thresholds import Thresholds
 from ctdiag.assess.wording import sources
-from ctdiag.table import ConntrackTable
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Remedy, Verdict
+from ctdiag.model.table import ConntrackTable
+from ctdiag.model.verdict import Level, Remedy, Verdict
 
 BLACKHOLE = Remedy(
     "find why those destinations do not answer: a Service without ready endpoints, a pod "

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ctdiag import remedies
-from ctdiag.parsing.kernel_log import KernelLogFindings, TableFullMessage
-from ctdiag.snapshot import OutputName, Snapshot
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Verdict
+from ctdiag.assess import remedies
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.model.outputs import OutputName, Snapshot
+from ctdiag.model.verdict import Level, Verdict
+from ctdiag.parse.kernel_log import KernelLogFindings, TableFullMessage
 
 _MONOTONIC = re.compile(r"\s*(\d+\.\d+)\s*")
 SOURCE = (

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ctdiag.probes.model import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
-from ctdiag.verdict import Level, Verdict
+from ctdiag.model.probes import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
+from ctdiag.model.verdict import Level, Verdict
 
 PROBE_SOURCE = "--probe: a scapy-crafted flow sent from the node, read back from its table"
 SERVICE_EXPECTATION = "the probe's entry is DNAT'd to a ready endpoint and answered"

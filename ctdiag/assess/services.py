@@ -1,6 +1,6 @@
 """Service DNAT verdicts: do a node's Service flows reach serving endpoints (issue 6)?
 
-The verdicts slice the index :func:`~ctdiag.assess.service_flows.index_service_flows` builds
+The verdicts slice the index :func:`~ctdiag.analyze.service_flows.index_service_flows` builds
 once per node: :func:`service_dnat_verdict` (untranslated entries, wrong target ports),
 :func:`stale_dnat_verdict` (entries DNAT'd to addresses that are no serving endpoint) and
 :func:`unreplied_services_verdict` (serving endpoints that never answer). Each entry lands in
@@ -15,17 +15,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ctdiag.analyze.service_flows import FlowClass, ServiceFlows, hostport, service_target
 from ctdiag.assess.evidence import entry_lines
-from ctdiag.assess.service_flows import (
-    FlowClass,
-    ServiceFlows,
-    hostport,
-    service_target,
-)
-from ctdiag.services import ExpectedServicePort, ServiceProtocol
-from ctdiag.table import FlagBit, Present
-from ctdiag.thresholds import SPEC_BY_NAME
-from ctdiag.verdict import Level, Remedy, Verdict
+from ctdiag.assess.thresholds import SPEC_BY_NAME
+from ctdiag.model.services import ExpectedServicePort, ServiceProtocol
+from ctdiag.model.table import FlagBit, Present
+from ctdiag.model.verdict import Level, Remedy, Verdict
 
 SERVICE_UNREPLIED_COUNT = int(SPEC_BY_NAME["service_unreplied_count"].default)
 SERVICE_UNREPLIED_SHARE = SPEC_BY_NAME["service_unreplied_share"].default

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ctdiag import remedies
-from ctdiag.parsing.sysctl import Tunable, Tunables
-from ctdiag.verdict import Level, Remedy, Verdict
+from ctdiag.assess import remedies
+from ctdiag.model.verdict import Level, Remedy, Verdict
+from ctdiag.parse.sysctl import Tunable, Tunables
 
 
 class Expect(enum.Enum):

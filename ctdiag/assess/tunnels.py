@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ctdiag import remedies
-from ctdiag.verdict import Level, Verdict
+from ctdiag.assess import remedies
+from ctdiag.model.verdict import Level, Verdict
 
 #: Default UDP ports: VXLAN (openshift-sdn, flannel) and Geneve (OVN-Kubernetes).
 DEFAULT_PORTS = {"vxlan": 4789, "geneve": 6081}

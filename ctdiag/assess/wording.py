@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ctdiag.thresholds import Thresholds
+from ctdiag.assess.thresholds import Thresholds
 
 #: Most decimals :func:`beside_limits` adds to keep a figure off a limit it is not at.
 MAX_DIGITS = 6

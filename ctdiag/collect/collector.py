@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ctdiag.collect.plan import (
@@ -22,11 +21,13 @@ from ctdiag.collect.plan import (
     parse_conntrack_version,
     snapshot_plan,
 )
-from ctdiag.collect.runner import CommandRunner, StreamingRunner
-from ctdiag.collect.streaming import BackgroundListingParse, listing_tail, listing_text
+from ctdiag.collect.runners import CommandRunner, StreamingRunner
+from ctdiag.collect.streaming import BackgroundListingParse
 from ctdiag.errors import CollectionError, ParseError
-from ctdiag.snapshot import CommandOutput, OutputName, Snapshot
-from ctdiag.table import ConntrackTable
+from ctdiag.model.outputs import CommandOutput, OutputName, Snapshot
+from ctdiag.model.samples import NodeSample
+from ctdiag.model.table import ConntrackTable
+from ctdiag.parse.listing import listing_tail, listing_text
 
 #: Called with (node, message) as collection progresses.
 Progress = Callable[[str, str], None]
@@ -34,28 +35,6 @@ Progress = Callable[[str, str], None]
 
 def _quiet(node: str, message: str) -> None:
     del node, message
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSample:
-    """What the checks of one node read: a full snapshot and the counters a window later.
-
-    Attributes:
-        before: the full snapshot (entries, counters, tunables, rules, kernel log).
-        after: counters again, ``window_s`` later; ``None`` when no window was asked for.
-        table: ``before``'s flow listing, parsed while it streamed in: the table
-            ``parse_listing`` makes of the stored outputs. ``None`` when it was not parsed
-            during collection (a runner that cannot stream, a sample built from snapshots
-            on disk); readers then parse the snapshot.
-    """
-
-    before: Snapshot
-    after: Snapshot | None = None
-    table: ConntrackTable | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def node(self) -> str:
-        return self.before.node
 
 
 def _run_all(
@@ -102,7 +81,7 @@ def _check_required(
 def _parsed(
     parser: BackgroundListingParse, by_name: dict[str, CommandOutput]
 ) -> ConntrackTable | None:
-    """The streamed table, completed with what the inspection parses after stdout."""
+    """The streamed table, completed with what the state parses after stdout."""
     parser.feed(listing_tail(by_name[OutputName.ENTRIES]))
     ipv6 = by_name.get(OutputName.ENTRIES_IPV6)
     if ipv6 is not None:  # tools before 1.4.7 list the families apart
@@ -110,7 +89,7 @@ def _parsed(
     try:
         return parser.finish()
     except ParseError:
-        return None  # not a listing we read: NodeInspection.table raises it on first use
+        return None  # not a listing we read: NodeState.table raises it on first use
 
 
 def _snapshot(
@@ -186,7 +165,7 @@ def collect_sample(
     """A full snapshot, then (when ``window_s > 0``) the counters again ``window_s`` later.
 
     The flow listing is parsed as it streams in when the runner can stream
-    (:class:`~ctdiag.collect.runner.StreamingRunner`): ``NodeSample.table``.
+    (:class:`~ctdiag.collect.runners.StreamingRunner`): ``NodeSample.table``.
 
     Raises:
         CollectionError: a required command failed or any command timed out.

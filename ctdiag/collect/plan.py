@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ctdiag.snapshot import EntrySource, OutputName
+from ctdiag.model.outputs import EntrySource, OutputName
 
 #: Seconds any small command may take; listings get :data:`LISTING_TIMEOUT`.
 COMMAND_TIMEOUT = 20.0

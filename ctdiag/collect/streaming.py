@@ -3,11 +3,12 @@
 ``conntrack -L`` spends its second formatting on one core; the C fast path parses a block in
 milliseconds without the GIL. :class:`BackgroundListingParse` receives stdout chunks from
 the reading thread (cheap: a queue put) and feeds a
-:class:`~ctdiag.parsing.listing_stream.ListingStreamParser` on its own thread, so the table
+:class:`~ctdiag.parse.listing_stream.ListingStreamParser` on its own thread, so the table
 is ready moments after the listing ends. The snapshot still stores the raw bytes unchanged.
 
-The bytes fed are exactly the text :class:`~ctdiag.inspection.NodeInspection` parses from a
-snapshot (:func:`listing_text`), so the table is the same whichever way it was made.
+The bytes fed are exactly the text :class:`~ctdiag.analyze.node_state.NodeState` parses from a
+snapshot (:func:`~ctdiag.parse.listing.listing_text`), so the table is the same whichever way
+it was made.
 """
 
 from __future__ import annotations
@@ -15,23 +16,8 @@ from __future__ import annotations
 import queue
 import threading
 
-from ctdiag.parsing.listing_stream import ListingStreamParser
-from ctdiag.snapshot import CommandOutput
-from ctdiag.table import ConntrackTable
-
-
-def listing_tail(output: CommandOutput) -> bytes:
-    """What follows stdout in the text parsed: a line break when stdout lacks its last one,
-    then stderr, which carries the ``N flow entries have been shown.`` trailer (its count is
-    cross-checked against the entries read)."""
-    stdout = output.stdout
-    newline = b"\n" if stdout and not stdout.endswith(b"\n") else b""
-    return newline + output.stderr
-
-
-def listing_text(output: CommandOutput) -> bytes:
-    """The text the listing parser reads for one listing output: stdout, then stderr."""
-    return output.stdout + listing_tail(output)
+from ctdiag.model.table import ConntrackTable
+from ctdiag.parse.listing_stream import ListingStreamParser
 
 
 class BackgroundListingParse:
@@ -55,7 +41,7 @@ class BackgroundListingParse:
         return self._parser.blocks
 
     def feed(self, chunk: bytes) -> None:
-        """Queue the next bytes (a :data:`~ctdiag.collect.runner.StdoutConsumer`)."""
+        """Queue the next bytes (a :data:`~ctdiag.collect.runners.StdoutConsumer`)."""
         self._chunks.put(chunk)
 
     def finish(self) -> ConntrackTable:

@@ -2,8 +2,8 @@
 
 ``pytest --lab`` needs no API call for them: what the lab API serves
 (:func:`~ctdiag.lab.apiserver.lab_services_from_topology`) is the topology, and
-:func:`lab_expected_services` gives the same :class:`~ctdiag.services.ExpectedService`
-values :func:`~ctdiag.services.services_from_k8s` reads from it. Scenarios change the lab the
+:func:`lab_expected_services` gives the same :class:`~ctdiag.model.services.ExpectedService`
+values :func:`~ctdiag.parse.services.services_from_k8s` reads from it. Scenarios change the lab the
 way a cluster changes: ``stale_udp`` takes an endpoint out of its Service (the API no longer
 lists it), ``unreplied_flood`` adds the ``blackhole`` Service; the lab's state says which, so
 the checks judge against the Services kube-proxy programmed.
@@ -15,7 +15,12 @@ from collections.abc import Iterable, Sequence
 
 from ctdiag.lab.state import LabState, effective_services
 from ctdiag.lab.topology import LabNode, LabService
-from ctdiag.services import ExpectedService, ServiceEndpoint, ServicePort, ServiceProtocol
+from ctdiag.model.services import (
+    ExpectedService,
+    ServiceEndpoint,
+    ServicePort,
+    ServiceProtocol,
+)
 
 #: Scenarios that add Services while they are on, by the state they leave.
 _ADDS_BLACKHOLE = "unreplied_flood"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import random
 import socket
 import struct
 import sys
@@ -99,30 +98,6 @@ def one_pass(src: str, dst: str, base_port: int, first: int, flows: int, reverse
     return 0
 
 
-def invalid_packets(src: str, dst: str, sport: int, dport: int, variants: int) -> list[bytes]:
-    """TCP packets conntrack must call INVALID, crafted with scapy.
-
-    Even ones carry impossible flag combinations (SYN+RST, SYN+FIN, FIN+PSH+URG) on fresh
-    source ports; odd ones are ACKed data on the established flow ``src:sport -> dst:dport``
-    with sequence and acknowledgement numbers far outside its window (kubernetes#74839).
-    """
-    from scapy.layers.inet import IP, TCP
-
-    rng = random.Random(4242)
-    combos = ("SR", "SF", "FPU")
-    out: list[bytes] = []
-    for i in range(variants):
-        if i % 2 == 0:
-            tcp = TCP(sport=30000 + i, dport=dport, flags=combos[(i // 2) % 3],
-                      seq=rng.getrandbits(32))  # fmt: skip
-            out.append(bytes(IP(src=src, dst=dst) / tcp))
-        else:
-            tcp = TCP(sport=sport, dport=dport, flags="PA", seq=rng.getrandbits(32),
-                      ack=rng.getrandbits(32))  # fmt: skip
-            out.append(bytes(IP(src=src, dst=dst) / tcp / (b"x" * 32)))
-    return out
-
-
 def invalid(dst: str, dport: int, rate: float, count: int, duration: float) -> int:
     """Send up to ``count`` INVALID packets at ``rate`` per second for at most ``duration``.
 
@@ -131,7 +106,9 @@ def invalid(dst: str, dport: int, rate: float, count: int, duration: float) -> i
     """
     conn = socket.create_connection((dst, dport), timeout=5)
     src, sport = conn.getsockname()[:2]
-    packets = invalid_packets(src, dst, sport, dport, 64)
+    from ctdiag.probes.crafting import invalid_storm_packets  # scapy: only for this flood
+
+    packets = invalid_storm_packets(src, dst, sport, dport, 64)
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     deadline = time.monotonic() + duration
     sent = 0

@@ -1,6 +1,6 @@
 """Small readers of a lab namespace's conntrack state, for scenarios and the lab's tests.
 
-Deliberately independent of :mod:`ctdiag.parsing`: the lab is the ground truth the real
+Deliberately independent of :mod:`ctdiag.parse`: the lab is the ground truth the real
 parsers are tested against, so it must not share their bugs. Only the fields the lab needs
 are read from ``/proc/net/nf_conntrack`` and ``/proc/net/stat/nf_conntrack``.
 """

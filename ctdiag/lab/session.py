@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 
 from ctdiag.errors import LabError
 from ctdiag.lab.lifecycle import down, exclusive_lab, up
-from ctdiag.lab.scenarios import Scenario, ScenarioOptions, ScenarioReport, scenario
+from ctdiag.lab.scenario_model import Scenario, ScenarioOptions, ScenarioReport
+from ctdiag.lab.scenarios import scenario
 from ctdiag.lab.topology import LabNode
 from ctdiag.lab.traffic import TrafficPlan, TrafficRun, start_traffic
 

@@ -14,15 +14,10 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw
 
-from ctdiag.probes.model import (
-    CraftedProbe,
-    ProbeKind,
-    ProbeTargetError,
-    ProbeTuple,
-    hostport,
-)
-from ctdiag.probes.targets import ProbeScope
-from ctdiag.services import ExpectedServicePort, ServiceProtocol
+from ctdiag.errors import ProbeTargetError
+from ctdiag.model.probes import CraftedProbe, ProbeKind, ProbeTuple, hostport
+from ctdiag.model.services import ExpectedServicePort, ServiceProtocol
+from ctdiag.probes.destinations import ProbeScope
 
 DNS_PORT = 53
 #: The name a DNS probe asks for: any answer, NXDOMAIN included, is a reply.
@@ -109,3 +104,25 @@ def craft_unreplied_probe(
     packet = _ip(src, target) / UDP(sport=sport, dport=dport) / Raw(UDP_PAYLOAD)
     return CraftedProbe(ProbeKind.UNREPLIED, "", bytes(packet),
                         _tuple("udp", src, sport, target, dport), "UDP datagram")  # fmt: skip
+
+
+def invalid_storm_packets(src: str, dst: str, sport: int, dport: int, variants: int) -> list[bytes]:
+    """TCP packets conntrack must call INVALID, for the lab's ``invalid_storm`` scenario.
+
+    Even ones carry impossible flag combinations (SYN+RST, SYN+FIN, FIN+PSH+URG) on fresh
+    source ports; odd ones are ACKed data on the established flow ``src:sport -> dst:dport``
+    with sequence and acknowledgement numbers far outside its window (kubernetes#74839).
+    """
+    rng = random.Random(4242)
+    combos = ("SR", "SF", "FPU")
+    out: list[bytes] = []
+    for i in range(variants):
+        if i % 2 == 0:
+            tcp = TCP(sport=30000 + i, dport=dport, flags=combos[(i // 2) % 3],
+                      seq=rng.getrandbits(32))  # fmt: skip
+            out.append(bytes(IP(src=src, dst=dst) / tcp))
+        else:
+            tcp = TCP(sport=sport, dport=dport, flags="PA", seq=rng.getrandbits(32),
+                      ack=rng.getrandbits(32))  # fmt: skip
+            out.append(bytes(IP(src=src, dst=dst) / tcp / (b"x" * 32)))
+    return out

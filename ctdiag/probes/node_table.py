@@ -1,6 +1,6 @@
 """Reading (and pruning) the node's conntrack table for the probes, through any runner.
 
-Built on :mod:`ctdiag.conntrack_query`: filters are validated there and reach the node as
+Built on :mod:`ctdiag.collect.query`: filters are validated there and reach the node as
 argv words only; the node's ``conntrack`` CLI answers when it has one, else ``/proc`` is
 read and filtered here with the CLI's semantics. One listing per source address serves
 all probes from it (a filtered ``-L`` still walks the whole table in the kernel, and a
@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctdiag.collect.plan import COMMAND_TIMEOUT, VERSION_PROBE, parse_conntrack_version
-from ctdiag.collect.runner import MISSING_COMMAND_STATUS, CommandRunner
-from ctdiag.conntrack_query import (
+from ctdiag.collect.query import (
     ConntrackQuery,
     QueryMode,
     conntrack_argv,
@@ -22,12 +21,13 @@ from ctdiag.conntrack_query import (
     proc_argv,
     table_matches,
 )
+from ctdiag.collect.runners import MISSING_COMMAND_STATUS, CommandRunner
 from ctdiag.errors import CollectionError, ParseError
-from ctdiag.model import ConntrackEntry
-from ctdiag.parsing.listing import parse_listing
-from ctdiag.parsing.stats import parse_conntrack_stats, parse_proc_stat
-from ctdiag.probes.model import ProbeTuple
-from ctdiag.snapshot import CommandOutput
+from ctdiag.model.entries import ConntrackEntry
+from ctdiag.model.outputs import CommandOutput
+from ctdiag.model.probes import ProbeTuple
+from ctdiag.parse.listing import parse_listing
+from ctdiag.parse.stats import parse_conntrack_stats, parse_proc_stat
 
 #: ``conntrack -D`` exits 1 when nothing matched: the entry is gone already.
 _NOTHING_DELETED = 1

@@ -1,9 +1,9 @@
 """Send the probes from the node's network namespace, read its table, judge, clean up.
 
 :func:`run_probes` is what a check calls, with any
-:class:`~ctdiag.collect.runner.CommandRunner` of the node: a debug pod's (hostNetwork, so
-the node's namespace), :class:`~ctdiag.collect.runner.LocalRunner` for ``--local``, or
-:class:`~ctdiag.collect.runner.NetnsRunner` for ``--netns`` and the lab's node namespace.
+:class:`~ctdiag.collect.runners.CommandRunner` of the node: a debug pod's (hostNetwork, so
+the node's namespace), :class:`~ctdiag.collect.runners.LocalRunner` for ``--local``, or
+:class:`~ctdiag.collect.runners.NetnsRunner` for ``--netns`` and the lab's node namespace.
 Packets sent there go through the node's OUTPUT and POSTROUTING hooks, where kube-proxy's
 ``KUBE-SERVICES`` DNATs them, so the node's own table holds their entries.
 
@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ctdiag.collect.plan import COMMAND_TIMEOUT
-from ctdiag.collect.runner import MISSING_COMMAND_STATUS, CommandRunner
-from ctdiag.errors import CollectionError
-from ctdiag.model import ConntrackEntry
+from ctdiag.collect.runners import MISSING_COMMAND_STATUS, CommandRunner
+from ctdiag.errors import CollectionError, ProbeTargetError
+from ctdiag.model.entries import ConntrackEntry
+from ctdiag.model.probes import CraftedProbe, ProbeKind, ProbeReport, ProbeResult
+from ctdiag.model.services import ExpectedServicePort, ServiceProtocol
 from ctdiag.probes import verdicts
 from ctdiag.probes.crafting import (
     UNREPLIED_PORT,
@@ -34,17 +36,9 @@ from ctdiag.probes.crafting import (
     craft_service_probe,
     craft_unreplied_probe,
 )
-from ctdiag.probes.model import (
-    CraftedProbe,
-    ProbeKind,
-    ProbeReport,
-    ProbeResult,
-    ProbeTargetError,
-)
+from ctdiag.probes.destinations import ProbeScope, pick_source_ports
 from ctdiag.probes.node_table import NodeTable, find_entry
 from ctdiag.probes.sender import PYTHON_PROBE, run_sender
-from ctdiag.probes.targets import ProbeScope, pick_source_ports
-from ctdiag.services import ExpectedServicePort, ServiceProtocol
 
 #: Seconds the sender listens for replies after sending (its own cap is 10 s).
 REPLY_WAIT_S = 1.0

@@ -3,7 +3,7 @@
 The node needs no scapy: packets are crafted here (:mod:`ctdiag.probes.crafting`) and
 shipped as argv words (exec has no stdin), base64 each, to :data:`SENDER_SOURCE`, run as
 ``python3 -c SENDER_SOURCE MODE ARGS...`` through any
-:class:`~ctdiag.collect.runner.CommandRunner`. The source is a constant: data only ever
+:class:`~ctdiag.collect.runners.CommandRunner`. The source is a constant: data only ever
 arrive as argv words, never inside code, and no shell is involved.
 
 Modes (every answer is one JSON object per line on stdout):
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctdiag.collect.runner import CommandRunner
-from ctdiag.snapshot import CommandOutput
+from ctdiag.collect.runners import CommandRunner
+from ctdiag.model.outputs import CommandOutput
 
 #: The program. Standard library only; Python 3.6+ (older node images); bounded in time.
 SENDER_SOURCE = r"""

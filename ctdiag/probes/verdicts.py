@@ -5,8 +5,8 @@ Every message is one line: what was sent, what was found, what was expected.
 
 from __future__ import annotations
 
-from ctdiag.model import ConntrackEntry
-from ctdiag.probes.model import CraftedProbe, ProbeKind, ProbeLevel, ProbeResult, hostport
+from ctdiag.model.entries import ConntrackEntry
+from ctdiag.model.probes import CraftedProbe, ProbeKind, ProbeLevel, ProbeResult, hostport
 
 
 def _result(probe: CraftedProbe, level: ProbeLevel, message: str, *, sent: bool,

@@ -1,4 +1,4 @@
 """The HTML report's content and summary.json: pure, data in, HTML and JSON text out.
 
-``fixtures/report.py`` wires these into pytest-html; nothing here touches pytest or files.
+``ctdiag/plugin/report.py`` wires these into pytest-html; nothing here touches pytest or files.
 """

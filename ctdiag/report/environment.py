@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import ctdiag
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.model.outputs import EntrySource
 from ctdiag.report.model import NodeFigures
 from ctdiag.report.redact import Redactor
-from ctdiag.snapshot import EntrySource
-from ctdiag.thresholds import Thresholds
 
 #: Up to this many node names are spelled out in the title.
 TITLE_NODES = 3

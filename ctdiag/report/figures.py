@@ -1,4 +1,4 @@
-"""A node's figures for the report, read from its :class:`~ctdiag.inspection.NodeInspection`.
+"""A node's figures for the report, read from its :class:`~ctdiag.analyze.node_state.NodeState`.
 
 Only aggregates are taken (the table summary, totals, rates), never rows, so a node with a
 million entries costs the report what its summary costs. Each part is read on its own: one
@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from ctdiag.assess.service_flows import dnat_rows
+from ctdiag.analyze.node_state import NodeState
+from ctdiag.analyze.rates import Sample
+from ctdiag.analyze.service_flows import dnat_rows
 from ctdiag.errors import CtdiagError
-from ctdiag.inspection import NodeInspection
-from ctdiag.parsing.stats import StatsSource, parse_stats
-from ctdiag.rates import Sample
+from ctdiag.model.outputs import CommandOutput, OutputName
+from ctdiag.parse.stats import StatsSource, parse_stats
 from ctdiag.report.model import NodeFigures, RawOutput
-from ctdiag.snapshot import CommandOutput, OutputName
 
 #: The report shows at most this many lines and bytes of each output (and says so).
 DEFAULT_OUTPUT_LINES = 1000
@@ -66,23 +66,23 @@ def _attempt(problems: list[str], what: str, read: Callable[[], T]) -> T | None:
 
 
 def _extra_proc_counters(
-    inspection: NodeInspection, known: set[str]
+    state: NodeState, known: set[str]
 ) -> tuple[list[tuple[str, int]], list[tuple[str, float]]]:
     """Counters only ``/proc/net/stat/nf_conntrack`` has (``ignore``, ``searched``...), and
     their rates, when the counters came from ``conntrack -S``."""
-    output = inspection.snapshot.get(OutputName.STATS_PROC)
-    if output is None or not output.ok or inspection.stats.source is StatsSource.PROC_FILE:
+    output = state.snapshot.get(OutputName.STATS_PROC)
+    if output is None or not output.ok or state.stats.source is StatsSource.PROC_FILE:
         return [], []
     totals = [(n, v) for n, v in parse_stats(output.text).totals if n not in known]
-    after = inspection.sample.after
+    after = state.sample.after
     if not totals or after is None:
         return totals, []
-    rates = Sample(inspection.snapshot, after).rates(OutputName.STATS_PROC)
+    rates = Sample(state.snapshot, after).rates(OutputName.STATS_PROC)
     return totals, [(name, rates[name]) for name, _ in totals if name in rates]
 
 
 def node_figures(
-    inspection: NodeInspection,
+    state: NodeState,
     *,
     max_lines: int = DEFAULT_OUTPUT_LINES,
     max_bytes: int = DEFAULT_OUTPUT_BYTES,
@@ -90,31 +90,31 @@ def node_figures(
     """Everything the report shows about one node.
 
     Args:
-        inspection: the node's collected state.
+        state: the node's collected state.
         max_lines: lines of each raw output to attach.
         max_bytes: bytes of each raw output to attach.
     """
-    snapshot = inspection.snapshot
+    snapshot = state.snapshot
     problems: list[str] = []
-    stats = _attempt(problems, "counters", lambda: inspection.stats)
+    stats = _attempt(problems, "counters", lambda: state.stats)
     counters = list(stats.totals) if stats is not None else []
-    rates_read = _attempt(problems, "counter rates", lambda: inspection.rates)
+    rates_read = _attempt(problems, "counter rates", lambda: state.rates)
     rates = [(name, rates_read[name]) for name in rates_read] if rates_read else []
     if stats is not None:
         extra = _attempt(
             problems,
             "/proc counters",
-            lambda: _extra_proc_counters(inspection, set(stats.reported)),
+            lambda: _extra_proc_counters(state, set(stats.reported)),
         )
         if extra is not None:
             counters += extra[0]
             rates += extra[1]
     from_cli = stats is not None and stats.source is StatsSource.CONNTRACK_CLI
     counter_output = snapshot.get(OutputName.STATS if from_cli else OutputName.STATS_PROC)
-    after = inspection.sample.after
-    service_flows = inspection.indexed_service_flows
+    after = state.sample.after
+    service_flows = state.indexed_service_flows
     return NodeFigures(
-        node=inspection.node,
+        node=state.node,
         kernel_release=snapshot.kernel_release,
         conntrack_version=snapshot.conntrack_version,
         entry_source=snapshot.entry_source,
@@ -124,15 +124,15 @@ def node_figures(
         counter_command=" ".join(counter_output.argv) if counter_output else "",
         collected_at=snapshot.collected_at,
         window_s=((after.collected_at - snapshot.collected_at).total_seconds() if after else None),
-        limits=_attempt(problems, "count and limits", lambda: inspection.limits),
+        limits=_attempt(problems, "count and limits", lambda: state.limits),
         counters=tuple(counters),
         rates=tuple(rates),
-        summary=_attempt(problems, "flow listing", lambda: inspection.summary),
-        kernel_log=_attempt(problems, "kernel log", lambda: inspection.kernel_log),
+        summary=_attempt(problems, "flow listing", lambda: state.summary),
+        kernel_log=_attempt(problems, "kernel log", lambda: state.kernel_log),
         problems=tuple(problems),
         outputs=tuple(
             raw_output(o, max_lines=max_lines, max_bytes=max_bytes) for o in snapshot.outputs
         ),
         service_rows=dnat_rows(service_flows) if service_flows is not None else (),
-        probes=inspection.probe_report,
+        probes=state.probe_report,
     )

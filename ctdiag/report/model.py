@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ctdiag.analysis import TableSummary
-from ctdiag.assess.service_flows import DnatRow
-from ctdiag.parsing.kernel_log import KernelLogFindings
-from ctdiag.parsing.sysctl import TableLimits
-from ctdiag.probes.model import ProbeReport
-from ctdiag.snapshot import EntrySource
-from ctdiag.verdict import Verdict
+from ctdiag.analyze.service_flows import DnatRow
+from ctdiag.analyze.summary import TableSummary
+from ctdiag.model.outputs import EntrySource
+from ctdiag.model.probes import ProbeReport
+from ctdiag.model.verdict import Verdict
+from ctdiag.parse.kernel_log import KernelLogFindings
+from ctdiag.parse.sysctl import TableLimits
 
 
 @dataclass(frozen=True, slots=True)

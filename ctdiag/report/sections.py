@@ -11,15 +11,15 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ctdiag.analysis import Count
+from ctdiag.analyze.summary import Count
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.model.outputs import EntrySource
 from ctdiag.report import charts
 from ctdiag.report.model import CheckResult, NodeFigures, Outcome
 from ctdiag.report.raw_outputs import outputs_html
 from ctdiag.report.redact import Redactor
 from ctdiag.report.service_table import service_dnat_table
 from ctdiag.report.summary_json import counter_metric
-from ctdiag.snapshot import EntrySource
-from ctdiag.thresholds import Thresholds
 
 LEVELS = ("FAIL", "ERROR", "WARN", "PASS", "SKIP")
 #: Rankings drawn as charts show this many bars at most.

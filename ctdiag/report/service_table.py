@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctdiag.assess.service_flows import DnatRow
-from ctdiag.probes.model import ProbeLevel, ProbeReport
+from ctdiag.analyze.service_flows import DnatRow
+from ctdiag.model.probes import ProbeLevel, ProbeReport
 from ctdiag.report.redact import Redactor
 
 #: Reply sources shown per Service port; the rest are counted.

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 import ctdiag
+from ctdiag.assess.thresholds import Thresholds
 from ctdiag.report.model import CheckResult, NodeFigures
 from ctdiag.report.redact import Redactor
-from ctdiag.thresholds import Thresholds
 
 SCHEMA = "ctdiag-summary"
 #: Bump on any change a reader of the previous version would misread.

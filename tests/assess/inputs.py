@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-from ctdiag.analysis import TableSummary, summarize
-from ctdiag.parsing.listing import parse_listing
-from ctdiag.parsing.stats import ConntrackStats, parse_stats
-from ctdiag.rates import CounterRates, counter_rates
-from ctdiag.table import ConntrackTable
+from ctdiag.analyze.rates import CounterRates, counter_rates
+from ctdiag.analyze.summary import TableSummary, summarize
+from ctdiag.model.table import ConntrackTable
+from ctdiag.parse.listing import parse_listing
+from ctdiag.parse.stats import ConntrackStats, parse_stats
+from tests.paths import TESTS
 
-TESTS = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 CAPTURES = TESTS / "captures"
 STATS = TESTS / "data" / "stats"

@@ -8,11 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctdiag import remedies
-from ctdiag.assess import capacity
-from ctdiag.parsing.sysctl import TableLimits, parse_table_limits
-from ctdiag.thresholds import SPEC_BY_NAME, Thresholds
-from ctdiag.verdict import Level
+from ctdiag.assess import capacity, remedies
+from ctdiag.assess.thresholds import SPEC_BY_NAME, Thresholds
+from ctdiag.model.verdict import Level
+from ctdiag.parse.sysctl import TableLimits, parse_table_limits
 from tests.assess.inputs import STATS
 
 DEFAULTS = Thresholds()

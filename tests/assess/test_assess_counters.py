@@ -8,12 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctdiag import remedies
-from ctdiag.assess import counters
-from ctdiag.parsing.stats import parse_stats
-from ctdiag.rates import counter_rates
-from ctdiag.thresholds import SPEC_BY_NAME, Thresholds
-from ctdiag.verdict import Level
+from ctdiag.analyze.rates import counter_rates
+from ctdiag.assess import counters, remedies
+from ctdiag.assess.thresholds import SPEC_BY_NAME, Thresholds
+from ctdiag.model.verdict import Level
+from ctdiag.parse.stats import parse_stats
 from tests.assess.inputs import PROC_HEADER_5_4, STATS, window
 
 DEFAULTS = Thresholds()

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctdiag.assess.evidence import entry_lines, half_open_rows, source_rows, unreplied_rows
+from ctdiag.assess.thresholds import SPEC_BY_NAME, Thresholds
 from ctdiag.assess.wording import MAX_DIGITS, beside_limits, sources
-from ctdiag.thresholds import SPEC_BY_NAME, Thresholds
 from tests.assess.inputs import CAPTURES, CLIENT, parsed
 
 EXTENDED = (CAPTURES / "conntrack_L_extended.stdout").read_text()

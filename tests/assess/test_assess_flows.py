@@ -8,10 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctdiag import remedies
-from ctdiag.assess import flows
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Verdict
+from ctdiag.assess import flows, remedies
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.model.verdict import Level, Verdict
 from tests.assess.inputs import (
     CAPTURES,
     CLIENT,

@@ -14,13 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctdiag import remedies
-from ctdiag.assess import kernel_log
+from ctdiag.assess import kernel_log, remedies
 from ctdiag.assess.kernel_log import NodeNamespace, parse_namespace, parse_uptime
-from ctdiag.parsing.kernel_log import parse_kernel_log
-from ctdiag.snapshot import CommandOutput, EntrySource, OutputName, Snapshot
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Verdict
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.model.outputs import CommandOutput, EntrySource, OutputName, Snapshot
+from ctdiag.model.verdict import Level, Verdict
+from ctdiag.parse.kernel_log import parse_kernel_log
 from tests.assess.inputs import data
 
 DEFAULTS = Thresholds()

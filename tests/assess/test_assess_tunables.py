@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctdiag import remedies
-from ctdiag.assess import tunables
+from ctdiag.assess import remedies, tunables
 from ctdiag.assess.tunables import RULE_BY_NAME, RULES, Expect
-from ctdiag.parsing.sysctl import Tunable, parse_sysctl_dump
-from ctdiag.verdict import Level
+from ctdiag.model.verdict import Level
+from ctdiag.parse.sysctl import Tunable, parse_sysctl_dump
 from tests.assess.inputs import STATS, data, with_sysctl
 
 DEFAULTS = data("sysctl-defaults.txt")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ctdiag import remedies
+from ctdiag.assess import remedies
 from ctdiag.assess.tunnels import Tunnel, find_tunnels, notrack_tunnels
-from ctdiag.verdict import Level
+from ctdiag.model.verdict import Level
 from tests.assess.inputs import data
 
 OVERLAYS = data("links-overlays.txt")

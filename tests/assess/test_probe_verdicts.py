@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ctdiag.assess.probe_verdicts import PROBE_SOURCE, self_test_verdict, with_probes
-from ctdiag.probes.model import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
-from ctdiag.verdict import Level, Verdict
+from ctdiag.model.probes import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
+from ctdiag.model.verdict import Level, Verdict
 
 TABLE = Verdict(Level.PASS, "default/web:80/tcp: 38 entries DNAT'd to serving endpoints",
                 threshold="fail on any untranslated entry", source="domain.md section 4")

@@ -1,4 +1,4 @@
-"""Service DNAT verification (``ctdiag.assess.service_flows`` and ``.services``) on parsed
+"""Service DNAT verification (``ctdiag.analyze.service_flows`` and ``.services``) on parsed
 ``conntrack -L -o extended`` text.
 
 The lines follow what conntrack-tools 1.4.7 prints on kernel 6.18 (captured with
@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctdiag.assess.service_flows import (
+from ctdiag.analyze.service_flows import (
     FlowClass,
     ServiceFlows,
     dnat_rows,
@@ -29,11 +29,11 @@ from ctdiag.assess.services import (
     stale_dnat_verdict,
     unreplied_services_verdict,
 )
-from ctdiag.expect_file import load_expectations
-from ctdiag.parsing.listing import parse_listing
-from ctdiag.services import ExpectedService
-from ctdiag.table import ConntrackTable
-from ctdiag.verdict import Level
+from ctdiag.model.services import ExpectedService
+from ctdiag.model.table import ConntrackTable
+from ctdiag.model.verdict import Level
+from ctdiag.parse.expect_file import load_expectations
+from ctdiag.parse.listing import parse_listing
 from tests.assess.inputs import data
 
 EXPECT = """\

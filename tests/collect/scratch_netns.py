@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from ctdiag.collect.runner import NETNS_DIR
+from ctdiag.collect.runners import NETNS_DIR
 
 PREFIX = "ctdtest-"
 #: Seconds any set-up command may take.

@@ -21,15 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from ctdiag.collect import CommandRunner, LocalRunner, NetnsRunner, NodeSample, collect_sample
-from ctdiag.collect.collector import collect_snapshot
+from ctdiag.analyze.node_state import NodeState
+from ctdiag.collect.collector import collect_sample, collect_snapshot
 from ctdiag.collect.plan import VERSION_PROBE
+from ctdiag.collect.runners import CommandRunner, LocalRunner, NetnsRunner
+from ctdiag.collect.store.snapshot_dir import load, save
 from ctdiag.errors import CollectionError
-from ctdiag.inspection import NodeInspection
-from ctdiag.model import ConntrackEntry, Family, FlowTuple
-from ctdiag.parsing.listing import parse_listing
-from ctdiag.parsing.sysctl import Tunable
-from ctdiag.snapshot import CommandOutput, EntrySource, OutputName, Snapshot, load, save
+from ctdiag.model.entries import ConntrackEntry, Family, FlowTuple
+from ctdiag.model.outputs import CommandOutput, EntrySource, OutputName, Snapshot
+from ctdiag.model.samples import NodeSample
+from ctdiag.parse.listing import parse_listing
+from ctdiag.parse.sysctl import Tunable
 from tests.collect.scratch_netns import ScratchNamespaces
 
 pytestmark = pytest.mark.needs_root
@@ -304,7 +306,7 @@ def _netns_inode(snapshot: Snapshot) -> int:
     return int(match[1])
 
 
-def _flows(inspection: NodeInspection) -> dict[Flow, ConntrackEntry]:
+def _flows(inspection: NodeState) -> dict[Flow, ConntrackEntry]:
     return {Flow.of(entry): entry for entry in inspection.table}
 
 
@@ -342,7 +344,7 @@ def test_proc_snapshot_when_the_cli_is_missing(collected: Collected) -> None:
 
 
 def test_table_holds_exactly_the_flows_made(sample: NodeSample) -> None:
-    flows = _flows(NodeInspection(sample))
+    flows = _flows(NodeState(sample))
     assert set(flows) == set(NODE_FLOWS)
     for flow, (state, unreplied) in NODE_FLOWS.items():
         entry = flows[flow]
@@ -353,7 +355,7 @@ def test_table_holds_exactly_the_flows_made(sample: NodeSample) -> None:
 
 
 def test_table_parses_cleanly(sample: NodeSample) -> None:
-    table = NodeInspection(sample).table
+    table = NodeState(sample).table
     assert not table.diagnostics.malformed
     trailer = table.diagnostics.trailer
     if sample.before.entry_source is EntrySource.CONNTRACK_CLI:
@@ -363,7 +365,7 @@ def test_table_parses_cleanly(sample: NodeSample) -> None:
 
 
 def test_summary_counts_the_flows_made(sample: NodeSample) -> None:
-    summary = NodeInspection(sample).summary
+    summary = NodeState(sample).summary
     assert summary.entries == len(NODE_FLOWS)
     assert summary.by_family == {"ipv4": 4, "ipv6": 3}
     assert summary.by_protocol == {"tcp": 3, "udp": 4}
@@ -375,7 +377,7 @@ def test_summary_counts_the_flows_made(sample: NodeSample) -> None:
 
 
 def test_limits_agree_with_the_listing(sample: NodeSample) -> None:
-    inspection = NodeInspection(sample)
+    inspection = NodeState(sample)
     limits = inspection.limits
     assert limits.count == len(inspection.table) == len(NODE_FLOWS)
     sysctl = Path("/proc/sys/net/netfilter")
@@ -386,7 +388,7 @@ def test_limits_agree_with_the_listing(sample: NodeSample) -> None:
 
 
 def test_stats_and_rates_over_the_window(sample: NodeSample) -> None:
-    inspection = NodeInspection(sample)
+    inspection = NodeState(sample)
     stats = inspection.stats
     assert stats.complete
     # Every possible CPU has its row, in every namespace.
@@ -427,7 +429,7 @@ def test_context_outputs_describe_the_namespace(sample: NodeSample, collected: C
     named = snapshot.get("netns_name")  # ip netns identify, where the plan asks for it
     assert named is None or named.text.strip() == collected.node
     assert collected.marker in snapshot.require(OutputName.KERNEL_LOG).text
-    assert NodeInspection(sample).kernel_log is not None
+    assert NodeState(sample).kernel_log is not None
     links = snapshot.require(OutputName.LINKS).text
     assert "ct0@" in links and "veth" in links
     uptime = float(snapshot.require(OutputName.UPTIME).text.split()[0])
@@ -443,9 +445,9 @@ def test_followup_holds_counters_only(sample: NodeSample) -> None:
 
 
 def test_each_namespace_has_its_own_table(collected: Collected) -> None:
-    peer = _flows(NodeInspection(NodeSample(collect_snapshot(NetnsRunner(collected.peer)))))
+    peer = _flows(NodeState(NodeSample(collect_snapshot(NetnsRunner(collected.peer)))))
     assert PEER_FLOW in peer
-    assert PEER_FLOW not in _flows(NodeInspection(collected.cli))
+    assert PEER_FLOW not in _flows(NodeState(collected.cli))
     lo_flows = {f for f in NODE_FLOWS if f.orig[0] in {"127.0.0.1", "::1"}}
     assert not lo_flows & set(peer)
 
@@ -455,7 +457,7 @@ def test_local_collection_reads_this_namespace(collected: Collected) -> None:
     assert snapshot.node == socket.gethostname()
     assert _netns_inode(snapshot) == os.stat("/proc/self/ns/net").st_ino
     assert snapshot.kernel_release == os.uname().release
-    assert not set(NODE_FLOWS) & set(_flows(NodeInspection(NodeSample(snapshot))))
+    assert not set(NODE_FLOWS) & set(_flows(NodeState(NodeSample(snapshot))))
 
 
 def test_old_tools_list_each_family_separately(collected: Collected) -> None:
@@ -472,7 +474,7 @@ def test_old_tools_list_each_family_separately(collected: Collected) -> None:
     for family, output in by_family.items():
         listed = {Flow.of(e) for e in parse_listing(output.stdout + output.stderr)}
         assert listed == {flow for flow in NODE_FLOWS if flow.family is family}
-    table = NodeInspection(NodeSample(snapshot)).table
+    table = NodeState(NodeSample(snapshot)).table
     assert {Flow.of(entry) for entry in table} == set(NODE_FLOWS)
     # Two trailers, one per call: their counts add up to the entries read.
     assert table.diagnostics.notices == ()
@@ -495,7 +497,7 @@ def test_snapshot_round_trip(sample: NodeSample, tmp_path: Path) -> None:
     before = load(save(sample.before, tmp_path / "before"))
     after = load(save(sample.after, tmp_path / "after"))
     assert before == sample.before
-    original, loaded = NodeInspection(sample), NodeInspection(NodeSample(before, after))
+    original, loaded = NodeState(sample), NodeState(NodeSample(before, after))
     assert len(loaded.table) == len(original.table) == len(NODE_FLOWS)
     assert loaded.summary == original.summary
     assert set(_flows(loaded)) == set(NODE_FLOWS)

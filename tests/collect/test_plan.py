@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from ctdiag.collect.plan import (
@@ -18,9 +16,9 @@ from ctdiag.collect.plan import (
     parse_conntrack_version,
     snapshot_plan,
 )
-from ctdiag.snapshot import EntrySource, OutputName
+from ctdiag.model.outputs import EntrySource, OutputName
+from tests.paths import CAPTURES
 
-CAPTURES = Path(__file__).parent.parent / "captures"
 LISTING = ("conntrack", "-L", "-o", "extended")
 #: Versions the plan must handle: no CLI, the two single-call generations, the split ones.
 VERSIONS = (None, "1.4.4", "1.4.5", "1.4.6", "1.4.7", "1.4.8")

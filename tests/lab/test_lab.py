@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from ctdiag.errors import LabError
 from ctdiag.lab import observe
 from ctdiag.lab.lifecycle import down, status, up, wait_listening
 from ctdiag.lab.netns import (
     PREFIX,
-    LabError,
     lab_namespaces,
     run,
     run_program,
@@ -25,7 +25,8 @@ from ctdiag.lab.netns import (
     write_sysctl,
 )
 from ctdiag.lab.rules import endpoint_chain, service_chain
-from ctdiag.lab.scenarios import SCENARIOS, STALE_SOURCE_PORT, ScenarioOptions
+from ctdiag.lab.scenario_model import ScenarioOptions
+from ctdiag.lab.scenarios import SCENARIOS, STALE_SOURCE_PORT
 from ctdiag.lab.topology import LabNode, PodRole, blackhole_service
 from ctdiag.lab.traffic import TrafficPlan, start_traffic
 from tests.held_lab import hold_lab

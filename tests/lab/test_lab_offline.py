@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ctdiag.errors import LabError
 from ctdiag.lab import rules
 from ctdiag.lab.dns_wire import DnsFormatError, answer, build_query, parse_answer
-from ctdiag.lab.netns import LabError, validate_name
+from ctdiag.lab.netns import validate_name
 from ctdiag.lab.observe import parse_flow, parse_stat
 from ctdiag.lab.state import LabState, effective_services
 from ctdiag.lab.topology import Endpoint, LabService, Protocol, default_lab

@@ -10,7 +10,8 @@ import pytest
 from ctdiag.lab.apiserver.cluster import lab_services_from_topology
 from ctdiag.lab.apiserver.services import endpoint_slice_objects, service_object
 from ctdiag.lab.topology import LabNode
-from ctdiag.services import ExpectedServicePort, expected_ports, services_from_k8s
+from ctdiag.model.services import ExpectedServicePort, expected_ports
+from ctdiag.parse.services import services_from_k8s
 from tests.held_lab import hold_lab
 
 

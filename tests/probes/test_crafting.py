@@ -11,6 +11,15 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet
 
+from ctdiag.errors import ProbeTargetError
+from ctdiag.model.probes import ProbeKind, ProbeTuple
+from ctdiag.model.services import (
+    ExpectedService,
+    ExpectedServicePort,
+    ServiceEndpoint,
+    ServicePort,
+    ServiceProtocol,
+)
 from ctdiag.probes.crafting import (
     DNS_QUERY_NAME,
     UDP_PAYLOAD,
@@ -19,15 +28,7 @@ from ctdiag.probes.crafting import (
     craft_service_probe,
     craft_unreplied_probe,
 )
-from ctdiag.probes.model import ProbeKind, ProbeTargetError, ProbeTuple
-from ctdiag.probes.targets import SOURCE_PORTS, ProbeScope, pick_source_ports
-from ctdiag.services import (
-    ExpectedService,
-    ExpectedServicePort,
-    ServiceEndpoint,
-    ServicePort,
-    ServiceProtocol,
-)
+from ctdiag.probes.destinations import SOURCE_PORTS, ProbeScope, pick_source_ports
 
 WEB = ExpectedService("default", "web", ("10.96.0.20",), (
     ServicePort(80, ServiceProtocol.TCP, 8080, (ServiceEndpoint("10.244.1.11", 8080),

@@ -7,14 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from ctdiag.kube.access import Cluster
-from ctdiag.kube.session import DebugPodSession, PodOptions
-from ctdiag.lab.apiserver import LabApiNode, LabApiServer, serve_lab_api
+from ctdiag.collect.kube.access import Cluster
+from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+from ctdiag.lab.apiserver.cluster import LabApiNode
+from ctdiag.lab.apiserver.server import LabApiServer, serve_lab_api
 from ctdiag.lab.topology import LabNode
-from ctdiag.probes import ProbeLevel, run_probes
+from ctdiag.model.probes import ProbeLevel
+from ctdiag.model.services import ExpectedServicePort
+from ctdiag.probes.run import run_probes
 from ctdiag.probes.sender import sender_argv
-from ctdiag.services import ExpectedServicePort
-from tests.kube.conftest import assert_nothing_left, connected
+from tests.collect.kube.conftest import assert_nothing_left, connected
 
 pytestmark = pytest.mark.needs_root
 

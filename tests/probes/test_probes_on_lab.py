@@ -13,15 +13,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from ctdiag.collect.runner import NetnsRunner
+from ctdiag.collect.runners import NetnsRunner
 from ctdiag.lab import observe
 from ctdiag.lab.lifecycle import wait_listening
 from ctdiag.lab.netns import run
-from ctdiag.lab.scenarios import ScenarioOptions, scenario
+from ctdiag.lab.scenario_model import ScenarioOptions
+from ctdiag.lab.scenarios import scenario
 from ctdiag.lab.topology import LabNode
-from ctdiag.probes import ProbeLevel, ProbeOptions, ProbeReport, run_probes
+from ctdiag.model.probes import ProbeLevel, ProbeReport
+from ctdiag.model.services import ExpectedServicePort
 from ctdiag.probes.crafting import UNREPLIED_PORT
-from ctdiag.services import ExpectedServicePort
+from ctdiag.probes.run import ProbeOptions, run_probes
 
 pytestmark = pytest.mark.needs_root
 

@@ -11,15 +11,21 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ctdiag.collect.runner import LocalRunner
-from ctdiag.model import ConntrackEntry
-from ctdiag.parsing.listing import parse_listing
-from ctdiag.probes import ProbeKind, ProbeLevel, ProbeOptions, ProbeTargetError, run_probes
-from ctdiag.probes.crafting import craft_invalid_probe, craft_service_probe, craft_unreplied_probe
+from ctdiag.collect.runners import LocalRunner
+from ctdiag.errors import ProbeTargetError
+from ctdiag.model.entries import ConntrackEntry
+from ctdiag.model.outputs import CommandOutput
+from ctdiag.model.probes import ProbeKind, ProbeLevel
+from ctdiag.parse.listing import parse_listing
+from ctdiag.probes.crafting import (
+    craft_invalid_probe,
+    craft_service_probe,
+    craft_unreplied_probe,
+)
 from ctdiag.probes.node_table import find_entry
+from ctdiag.probes.run import ProbeOptions, run_probes
 from ctdiag.probes.sender import SENDER_SOURCE, sender_argv
 from ctdiag.probes.verdicts import judge_invalid, judge_service, judge_unreplied
-from ctdiag.snapshot import CommandOutput
 from tests.probes.test_crafting import NODE, PORTS, SCOPE
 
 WEB = next(p for p in PORTS if p.id == "default/web:80/tcp")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from ctdiag.collect.collector import NodeSample
-from ctdiag.inspection import NodeInspection
-from ctdiag.snapshot import CommandOutput, EntrySource, OutputName, Snapshot
+from ctdiag.analyze.node_state import NodeState
+from ctdiag.model.outputs import CommandOutput, EntrySource, OutputName, Snapshot
+from ctdiag.model.samples import NodeSample
 
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE = '"><img src=x onerror=alert(1)>'
@@ -103,17 +103,17 @@ def snapshot(
     return Snapshot(node, kernel, "1.4.7", at, EntrySource.CONNTRACK_CLI, tuple(outputs))
 
 
-def inspection(node: str, *, window_s: float | None = 10.0, **kwargs: object) -> NodeInspection:
-    """A node's inspection: a full snapshot, and the counters again ``window_s`` later."""
+def node_state(node: str, *, window_s: float | None = 10.0, **kwargs: object) -> NodeState:
+    """A node's state: a full snapshot, and the counters again ``window_s`` later."""
     first = snapshot(node, **kwargs)  # type: ignore[arg-type]
     if window_s is None:
-        return NodeInspection(NodeSample(first))
+        return NodeState(NodeSample(first))
     later = T0 + timedelta(seconds=window_s)
     after = snapshot(node, stats=STATS_LATER, at=later, full=False)
-    return NodeInspection(NodeSample(first, after))
+    return NodeState(NodeSample(first, after))
 
 
-def hostile_inspection(node: str = SCRIPT) -> NodeInspection:
+def hostile_node_state(node: str = SCRIPT) -> NodeState:
     """A node whose name, entries, kernel release, logs and outputs carry the payloads."""
     extra = (
         output("links", ("ip", "-o", "link"), f"1: {SCRIPT}: <LOOPBACK> {ATTRIBUTE}\n",
@@ -121,4 +121,4 @@ def hostile_inspection(node: str = SCRIPT) -> NodeInspection:
         output("rules_nat", ("iptables-save", "-t", "nat"), f"-A X -m comment --comment "
                f'"{SCRIPT}" -j ACCEPT\n', exit_status=1, stderr=SCRIPT),
     )  # fmt: skip
-    return inspection(node, entries=FLOWS + HOSTILE_FLOWS, kernel=f"6.1 {SCRIPT}", extra=extra)
+    return node_state(node, entries=FLOWS + HOSTILE_FLOWS, kernel=f"6.1 {SCRIPT}", extra=extra)

@@ -1,7 +1,7 @@
 """The report plugin inside real pytest runs (pytester): content, escaping of hostile node
 names and outputs, redaction of every address, summary.json and JUnit XML.
 
-The inner runs check synthetic nodes: their conftest puts prepared inspections (and
+The inner runs check synthetic nodes: their conftest puts prepared node states (and
 failures) into the node registry, so no root or network namespace is needed.
 """
 
@@ -11,25 +11,24 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from tests.report.report_file import EXTERNAL, addresses_in, all_text, html_sinks, report_data
-from tests.report.samples import ATTRIBUTE, HOSTILE, SCRIPT, inspection
+from tests.report.samples import ATTRIBUTE, HOSTILE, SCRIPT, node_state
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parents[2]
-PLUGINS = ("-p", "fixtures.cluster", "-p", "fixtures.nodes", "-p", "fixtures.verdicts",
-           "-p", "fixtures.report")
+PLUGINS = ("-p", "ctdiag.plugin.cluster", "-p", "ctdiag.plugin.nodes",
+           "-p", "ctdiag.plugin.verdicts", "-p", "ctdiag.plugin.report")
 #: test_hostile fails, test_warned warns, the two capacity checks pass; on the node that
 #: could not be collected, each of the four checks is an error.
 OUTCOMES = {"failed": 1, "passed": 2, "warned": 1, "errors": 4}
 CONFTEST = """
 import pytest
-from ctdiag.targets import NodeTarget, TargetKind
-from fixtures.nodes import REGISTRY
+from ctdiag.collect.node_targets import NodeTarget, TargetKind
+from ctdiag.plugin.nodes import REGISTRY
 from tests.report import samples
 
 COLLECTED = {collected}
@@ -42,23 +41,23 @@ def pytest_configure(config):
     for name in [*COLLECTED, *FAILED]:
         registry.targets[name] = NodeTarget(name, TargetKind.NETNS, name)
     for name, make in COLLECTED.items():
-        registry.inspections[name] = make(name)
+        registry.states[name] = make(name)
     registry.failures.update(FAILED)
 """
 CHECKS = f"""
-from ctdiag.verdict import Level, Remedy, Verdict
+from ctdiag.model.verdict import Level, Remedy, Verdict
 
 SCRIPT, ATTRIBUTE = {SCRIPT!r}, {ATTRIBUTE!r}
 
 
-def test_hostile(node_inspection, judge):
-    judge(Verdict(Level.FAIL, f"finding {{SCRIPT}} {{node_inspection.summary.top_sources[0].key}}",
+def test_hostile(node_state, judge):
+    judge(Verdict(Level.FAIL, f"finding {{SCRIPT}} {{node_state.summary.top_sources[0].key}}",
                   threshold=ATTRIBUTE, source=SCRIPT, remedy=Remedy(SCRIPT, ATTRIBUTE),
                   evidence=(SCRIPT, ATTRIBUTE, "dst=10.96.0.53"), evidence_total=9,
                   figures=((SCRIPT, 1.0),)))
 
 
-def test_warned(node_inspection, judge):
+def test_warned(node_state, judge):
     print(SCRIPT, ATTRIBUTE)
     judge(Verdict(Level.WARN, f"warned {{ATTRIBUTE}}"))
 """
@@ -74,7 +73,7 @@ def _run(pytester: pytest.Pytester, collected: str, failed: str, *args: str) -> 
 
 
 def test_report_escapes_hostile_node_names_entries_and_outputs(pytester: pytest.Pytester) -> None:
-    collected = f"{{{SCRIPT!r}: samples.hostile_inspection}}"
+    collected = f"{{{SCRIPT!r}: samples.hostile_node_state}}"
     failed = f"{{{ATTRIBUTE!r}: {ATTRIBUTE + ': no network namespace ' + SCRIPT!r}}}"
     result = _run(pytester, collected, failed)
     assert result.parseoutcomes() == OUTCOMES
@@ -99,7 +98,7 @@ def test_report_escapes_hostile_node_names_entries_and_outputs(pytester: pytest.
 
 
 def test_report_has_sections_extras_and_summary_json(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, "{'node-a': samples.inspection}", "{'node-b': 'node-b: gone'}")
+    result = _run(pytester, "{'node-a': samples.node_state}", "{'node-b': 'node-b: gone'}")
     assert result.parseoutcomes() == OUTCOMES
     result.stdout.fnmatch_lines(["*ctdiag summary: *out/summary.json*"])
     document = (pytester.path / "out" / "report.html").read_text()
@@ -134,11 +133,11 @@ def test_report_has_sections_extras_and_summary_json(pytester: pytest.Pytester) 
 
 def test_redact_leaves_no_address_in_html_junit_or_summary(pytester: pytest.Pytester) -> None:
     failure = "fd00::77: unreachable via 192.0.2.1"
-    result = _run(pytester, "{'10.1.2.3': samples.inspection}", f"{{'fd00::77': {failure!r}}}",
+    result = _run(pytester, "{'10.1.2.3': samples.node_state}", f"{{'fd00::77': {failure!r}}}",
                   "--redact")  # fmt: skip
     assert result.parseoutcomes() == OUTCOMES
     raw = "\n".join(
-        f"{o.stdout.decode()}\n{o.stderr.decode()}" for o in inspection("10.1.2.3").snapshot.outputs
+        f"{o.stdout.decode()}\n{o.stderr.decode()}" for o in node_state("10.1.2.3").snapshot.outputs
     )
     addresses = addresses_in(f"{raw}\n10.1.2.3 {failure}")
     assert {"10.1.2.3", "10.244.1.9", "fd00:10::9", "fd00::77", "192.0.2.1"} <= addresses
@@ -164,7 +163,7 @@ def test_redact_leaves_no_address_in_html_junit_or_summary(pytester: pytest.Pyte
 
 
 def test_summary_json_only_where_asked(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(CONFTEST.format(collected="{'node-a': samples.inspection}", failed="{}"))
+    pytester.makeconftest(CONFTEST.format(collected="{'node-a': samples.node_state}", failed="{}"))
     pytester.makepyfile(test_capacity=(ROOT / "checks" / "test_capacity.py").read_text())
     result = pytester.runpytest(*PLUGINS, "-p", "no:cacheprovider", "--sample-seconds", "0")
     result.assert_outcomes(passed=2)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from tests.report.report_file import EXTERNAL, addresses_in, all_text
 
-ROOT = Path(__file__).resolve().parents[2]
 SETUP_TIMEOUT = 15.0
 #: One TCP exchange over 10.77.0.1 (TIME_WAIT, ASSURED) and three unanswered UDP datagrams.
 TRAFFIC = """

@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 import time
 
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.model.verdict import Level, Remedy, Verdict
 from ctdiag.report.evidence import check_extra, node_anchor
 from ctdiag.report.figures import node_figures
 from ctdiag.report.model import CheckResult, Outcome
 from ctdiag.report.redact import Redactor
 from ctdiag.report.sections import node_section, node_views, overview
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Remedy, Verdict
 from tests.report.report_file import EXTERNAL
-from tests.report.samples import ATTRIBUTE, HOSTILE, SCRIPT, hostile_inspection, inspection
+from tests.report.samples import ATTRIBUTE, HOSTILE, SCRIPT, hostile_node_state, node_state
 
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -31,7 +31,7 @@ def _result(node: str, level: Level, text: str = "finding") -> CheckResult:
 
 
 def test_hostile_node_section_is_escaped_everywhere() -> None:
-    figures = node_figures(hostile_inspection())
+    figures = node_figures(hostile_node_state())
     views = node_views([SCRIPT, ATTRIBUTE], {SCRIPT: figures}, {ATTRIBUTE: f"boom {SCRIPT}"},
                        [_result(SCRIPT, Level.FAIL), _result(ATTRIBUTE, Level.WARN)])  # fmt: skip
     esc = Redactor(enabled=False)
@@ -47,7 +47,7 @@ def test_hostile_node_section_is_escaped_everywhere() -> None:
 
 
 def test_node_section_shows_checks_charts_counters_and_outputs() -> None:
-    figures = node_figures(inspection("node-a"))
+    figures = node_figures(node_state("node-a"))
     view = node_views(["node-a"], {"node-a": figures}, {}, [_result("node-a", Level.WARN)])[0]
     section = node_section(view, Thresholds(), Redactor(enabled=False))
     assert section.count('<svg class="ctdiag-chart"') == 5  # occupancy, states, talkers, ...
@@ -67,7 +67,7 @@ def test_raw_outputs_are_capped_with_a_note() -> None:
         "dport=53 [UNREPLIED] src=10.96.0.10 dst=10.0.0.1 sport=53 dport=1 mark=0 use=1\n"
         for i in range(5000)
     )
-    figures = node_figures(inspection("node-a", entries=flows, count=5000), max_lines=100)
+    figures = node_figures(node_state("node-a", entries=flows, count=5000), max_lines=100)
     entries = next(o for o in figures.outputs if o.name == "entries")
     assert (entries.lines, entries.shown_lines, entries.truncated) == (5000, 100, True)
     view = node_views(["node-a"], {"node-a": figures}, {}, [])[0]
@@ -80,7 +80,7 @@ def test_raw_outputs_are_capped_with_a_note() -> None:
 
 def test_sections_redact_every_address_with_one_token_each() -> None:
     esc = Redactor()
-    figures = node_figures(inspection("10.1.2.3"))
+    figures = node_figures(node_state("10.1.2.3"))
     views = node_views(["10.1.2.3"], {"10.1.2.3": figures}, {}, [_result("10.1.2.3", Level.PASS)])
     page = overview(views, esc) + node_section(views[0], Thresholds(), esc)
     for address in ("10.1.2.3", "10.244.1.9", "10.96.0.53", "10.244.1.7", "fd00:10::9"):
@@ -113,7 +113,7 @@ def test_a_262144_entry_table_does_not_slow_the_report() -> None:
         template.format(a=i >> 16, b=(i >> 8) & 255, c=i & 255, p=1024 + i % 60000)
         for i in range(262_144)
     )
-    sample = inspection("big", entries=flows, count=262_144)
+    sample = node_state("big", entries=flows, count=262_144)
     started = time.perf_counter()
     figures = node_figures(sample)
     view = node_views(["big"], {"big": figures}, {}, [])[0]

@@ -3,13 +3,13 @@ redaction, and no table for a node whose Service checks did not run."""
 
 from __future__ import annotations
 
-from ctdiag.expect_file import load_expectations
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.parse.expect_file import load_expectations
 from ctdiag.report.figures import node_figures
 from ctdiag.report.redact import Redactor
 from ctdiag.report.sections import node_section, node_views
 from ctdiag.report.service_table import service_dnat_table
-from ctdiag.thresholds import Thresholds
-from tests.report.samples import ATTRIBUTE, HOSTILE, SCRIPT, inspection
+from tests.report.samples import ATTRIBUTE, HOSTILE, SCRIPT, node_state
 
 #: The sample flows: 10.96.0.10:80 is DNAT'd to 10.244.1.7:8080 (a serving endpoint of web),
 #: 10.96.0.53:53/udp is untranslated (dns has no rule).
@@ -29,7 +29,7 @@ SERVICES = load_expectations(EXPECT, "report.yaml")
 
 
 def _section(redact: bool = False) -> str:
-    node = inspection("node-a")
+    node = node_state("node-a")
     node.service_flows(SERVICES)
     figures = node_figures(node)
     view = node_views(["node-a"], {"node-a": figures}, {}, [])[0]
@@ -68,7 +68,7 @@ def test_addresses_are_redacted_like_everywhere_else() -> None:
 
 
 def test_no_table_without_service_checks() -> None:
-    figures = node_figures(inspection("node-a"))
+    figures = node_figures(node_state("node-a"))
     assert figures.service_rows == ()
     view = node_views(["node-a"], {"node-a": figures}, {}, [])[0]
     assert "Service DNAT" not in node_section(view, Thresholds(), Redactor(enabled=False))
@@ -76,12 +76,12 @@ def test_no_table_without_service_checks() -> None:
 
 
 def test_probe_results_fill_the_probe_column_and_list_the_self_tests() -> None:
-    from ctdiag.probes.model import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
+    from ctdiag.model.probes import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
 
     def result(kind: ProbeKind, port_id: str, level: ProbeLevel, message: str) -> ProbeResult:
         return ProbeResult(port_id, kind, True, True, None, True, None, level, message)
 
-    node = inspection("node-a")
+    node = node_state("node-a")
     node.service_flows(SERVICES)
     node.probe_report = ProbeReport("node-a", (
         result(ProbeKind.SERVICE_TCP, "default/web:80/tcp", ProbeLevel.PASS, "translated"),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from ctdiag.assess.thresholds import Thresholds
+from ctdiag.model.verdict import Level, Verdict
 from ctdiag.report.figures import node_figures
 from ctdiag.report.model import CheckResult, Outcome
 from ctdiag.report.redact import Redactor
 from ctdiag.report.summary_json import counter_metric, summary_document, summary_text
-from ctdiag.thresholds import Thresholds
-from ctdiag.verdict import Level, Verdict
-from tests.report.samples import T0, inspection
+from tests.report.samples import T0, node_state
 
 NODE_EXPORTER = [
     "node_nf_conntrack_entries", "node_nf_conntrack_entries_limit",
@@ -21,7 +21,7 @@ NODE_EXPORTER = [
 
 
 def _document(redactor: Redactor) -> dict[str, object]:
-    figures = {"10.0.0.5": node_figures(inspection("10.0.0.5"))}
+    figures = {"10.0.0.5": node_figures(node_state("10.0.0.5"))}
     verdict = Verdict(Level.WARN, "table 80% full", figures=(("occupancy", 0.8),))
     checks = [
         CheckResult.build(nodeid="c.py::test_table_occupancy[10.0.0.5]", node="10.0.0.5",

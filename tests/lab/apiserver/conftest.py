@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
-from ctdiag.lab.apiserver import LabApiNode, LabApiServer, lab_services_from_topology, serve_lab_api
+from ctdiag.lab.apiserver.cluster import LabApiNode, lab_services_from_topology
+from ctdiag.lab.apiserver.server import LabApiServer, serve_lab_api
 from ctdiag.lab.topology import default_lab
 
 NODE = "ctdlab-node1"

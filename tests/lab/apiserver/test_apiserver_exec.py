@@ -18,7 +18,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from ctdiag.lab.apiserver import LabApiServer, serve_lab_api
+from ctdiag.lab.apiserver.server import LabApiServer, serve_lab_api
 from tests.collect.scratch_netns import ScratchNamespaces
 from tests.lab.apiserver.conftest import NODE, lab_nodes
 from tests.lab.apiserver.kube_objects import (

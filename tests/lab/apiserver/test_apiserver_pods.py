@@ -11,15 +11,9 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
-from ctdiag.lab.apiserver import LabApiServer
+from ctdiag.lab.apiserver.server import LabApiServer
 from tests.lab.apiserver.conftest import NODE, NOT_READY
-from tests.lab.apiserver.kube_objects import (
-    MINIMAL,
-    NETSHOOT,
-    debug_pod,
-    running,
-    wait_for,
-)
+from tests.lab.apiserver.kube_objects import MINIMAL, NETSHOOT, debug_pod, running, wait_for
 
 
 def _waiting_reason(pod: client.V1Pod) -> str | None:

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from ctdiag.lab.apiserver import LabApiServer, serve_lab_api
+from ctdiag.lab.apiserver.server import LabApiServer, serve_lab_api
 from tests.lab.apiserver.conftest import NODE, NOT_READY, lab_nodes
 from tests.lab.apiserver.kube_objects import debug_pod
 

@@ -1,0 +1,14 @@
+"""The diagnostic checks users run: ``pytest --lab``, ``--local``, ``--netns NAME``.
+
+Each check is thin: it takes a node's parsed state (``node_state``), asks a judgement
+in :mod:`ctdiag.assess` and hands the verdict to ``judge``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ctdiag.model.verdict import Verdict
+
+#: The ``judge`` fixture's type: records the verdict, fails the test on FAIL.
+Judge = Callable[[Verdict], Verdict]

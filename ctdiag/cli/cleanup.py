@@ -1,0 +1,42 @@
+"""``ctdiag cleanup``: remove the debug pods and namespaces a killed run left behind."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ctdiag.collect.kube.access import connect
+from ctdiag.collect.kube.command_pod import access_of, add_access_options
+from ctdiag.collect.kube.manifests import managed_selector
+from ctdiag.collect.kube.pods import sweep
+
+
+def add_parser(commands: Any) -> None:
+    p: argparse.ArgumentParser = commands.add_parser(
+        "cleanup",
+        help="delete debug pods and namespaces left by killed runs",
+        description=(
+            "Delete every pod and namespace ctdiag created (label "
+            f"{managed_selector()}), or only one run's (--run-id). Runs remove their own "
+            "objects; this is for runs that were killed (their pods also stop by themselves "
+            "at their activeDeadlineSeconds, but the objects stay)."
+        ),
+    )
+    add_access_options(p)
+    p.add_argument("--run-id", help="only this run's objects (named in the run's error)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cluster = connect(access_of(args))
+    try:
+        pods, namespaces = sweep(cluster, run_id=args.run_id)
+    finally:
+        cluster.close()
+    for pod in pods:
+        print(f"deleted pod {pod}")
+    for namespace in namespaces:
+        print(f"deleted namespace {namespace}")
+    if not pods and not namespaces:
+        print(f"nothing to delete on {cluster.where} ({managed_selector(args.run_id)})")
+    return 0

@@ -1,1 +1,0 @@
-"""Subcommands of ``python -m ctdiag``: each module has ``add_parser`` and a ``run`` function."""

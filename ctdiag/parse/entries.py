@@ -1,0 +1,438 @@
+"""Reference parser for one conntrack flow line: F1 (``conntrack -L``), F2 (``-E``), F8 (/proc).
+
+Follows conntrack-formats.md section 14 step by step. Pure and line-at-a-time; the C fast
+path (:mod:`ctdiag.parse.fast`) hands every line it declines to this module, so this one
+must accept everything a known producer prints and say precisely why it rejects the rest.
+
+Decisions beyond the spec:
+    * Known status flags (``UNREPLIED ASSURED OFFLOAD HW_OFFLOAD USERSPACE``) go to
+      ``entry.flags`` in input order; any other ``[WORD]`` and any unknown ``key=value`` is
+      kept verbatim in ``entry.extra``. Unknown bare words are an error (no producer prints
+      them outside an opaque value).
+    * ``secctx=`` and ``helper=`` are opaque: following tokens without ``=`` and not bracketed
+      belong to them (AppArmor-style ``profile (enforce)``), whitespace kept verbatim.
+    * ``progname=`` takes the rest of the line. Outside events, ``portid=``/``progname=`` go
+      to ``extra`` (the entry has no field for them).
+    * The L4 part is chosen by protocol number; it may be absent only when the printed name
+      is ``unknown`` (e.g. GRE without its tracker), so a cut ``tcp`` tuple is an error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import replace
+from typing import cast
+
+from ctdiag.errors import ParseError
+from ctdiag.model.entries import (
+    GRE_PROTOCOL,
+    ICMP_PROTOCOLS,
+    KNOWN_STATES,
+    PORT_PROTOCOLS,
+    PROTOCOL_NUMBERS,
+    ConntrackEntry,
+    ConntrackEvent,
+    EventType,
+    Family,
+    Flag,
+    FlowTuple,
+)
+
+_TOKEN_RE = re.compile(r"\[[^\]]*\](?!\S)|\S+")
+_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
+_STATE_RE = re.compile(r"[A-Z][A-Z0-9_]*")
+_TIMESTAMP_RE = re.compile(r"\[\s*(\d+\.\d+)\s*\]")
+_EVENT_TAGS = {"[NEW]": EventType.NEW, "[UPDATE]": EventType.UPDATE, "[DESTROY]": EventType.DESTROY}
+_KNOWN_FLAGS = frozenset(flag.value for flag in Flag)
+_L3 = {"ipv4": (Family.IPV4, 2), "ipv6": (Family.IPV6, 10)}
+_TUPLE_KEYS = frozenset({"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey"})
+# After a tuple these keys mean a misplaced L4 field; "id" is left out because after the reply
+# tuple of a port or keyless protocol it is the conntrack id of ``-o id`` (events lack use=).
+_L4_KEYS = _TUPLE_KEYS - {"src", "id"}
+_U8, _U16, _U64 = 0xFF, 0xFFFF, 0xFFFFFFFFFFFFFFFF
+_ADDRESSES: dict[str, str] = {}  # raw text -> normalised; tables repeat addresses heavily
+
+
+class _Bad(Exception):
+    """Internal: what is wrong with the line; the caller adds line number and text."""
+
+
+def parse_entry_line(text: str, line_no: int = 0) -> ConntrackEntry:
+    """Parse one ``conntrack -L`` (any ``-o`` except xml/save) or /proc/net/nf_conntrack line.
+
+    Args:
+        text: the line, with or without its newline.
+        line_no: 1-based line number, used only in the error.
+
+    Returns:
+        The entry; IPv6 addresses compressed, ``zone`` 0 when absent.
+
+    Raises:
+        ParseError: the line is not a flow line (event lines included: use
+            :func:`parse_event_line`).
+    """
+    try:
+        entry, event = _parse(text, allow_event=False)
+    except _Bad as bad:
+        raise ParseError(str(bad), line_no=line_no, text=text) from None
+    if event is not None and (event[2] is not None or event[3] is not None):
+        suffix = [f"portid={event[2]}"] if event[2] is not None else []
+        suffix += [f"progname={event[3]}"] if event[3] is not None else []
+        return _with_extra(entry, tuple(suffix))
+    return entry
+
+
+def parse_event_line(text: str, line_no: int = 0) -> ConntrackEvent:
+    """Parse one ``conntrack -E`` line, with optional ``-o timestamp`` prefix and tag.
+
+    Args:
+        text: the line, with or without its newline.
+        line_no: 1-based line number, used only in the error.
+
+    Returns:
+        The event; ``kind`` is None for an untagged line, ``[USERSPACE]`` stays in
+        ``entry.flags`` and ``portid``/``progname`` go to the event.
+
+    Raises:
+        ParseError: the line is not a flow or event line.
+    """
+    try:
+        entry, event = _parse(text, allow_event=True)
+    except _Bad as bad:
+        raise ParseError(str(bad), line_no=line_no, text=text) from None
+    if event is None:
+        return ConntrackEvent(entry)
+    return ConntrackEvent(entry, event[0], event[1], event[2], event[3])
+
+
+def is_event_line(text: str) -> bool:
+    """Whether a line carries an event tag or timestamp (its first non-blank is ``[``)."""
+    return text.lstrip()[:1] == "["
+
+
+_EventParts = tuple[EventType | None, float | None, int | None, str | None]
+
+
+def _tokens(text: str) -> list[str]:
+    # str.split is five times faster than the regex; it is exact unless a bracket holds
+    # whitespace ([start=Tue Mar  4 ...], old padded timestamps) or never closes.
+    start = text.find("[")
+    while start != -1:
+        end = text.find("]", start)
+        if end == -1 or " " in text[start:end] or "\t" in text[start:end]:
+            return _TOKEN_RE.findall(text)
+        start = text.find("[", end)
+    return text.split()
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the tokens, for values that must be sliced out verbatim."""
+    return [m.span() for m in _TOKEN_RE.finditer(text)]
+
+
+def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts | None]:
+    tokens = _tokens(text)
+    if not tokens:
+        raise _Bad("empty line")
+    i, n = 0, len(tokens)
+    kind: EventType | None = None
+    stamp: float | None = None
+    if tokens[0][0] == "[":
+        if not allow_event:
+            raise _Bad("event line (tag or timestamp); parse it as an event")
+        ts = _TIMESTAMP_RE.fullmatch(tokens[0])
+        if ts is not None:
+            stamp, i = float(ts.group(1)), 1
+        if i < n and tokens[i] in _EVENT_TAGS:
+            kind, i = _EVENT_TAGS[tokens[i]], i + 1
+        if i == 0:
+            raise _Bad(f"unknown event tag {tokens[0]!r}")
+    family: Family | None = None
+    if i + 1 < n and tokens[i] in _L3:
+        family, number = _L3[tokens[i]]
+        if tokens[i + 1] != str(number):
+            raise _Bad(f"layer-3 number {tokens[i + 1]!r} does not match {tokens[i]}")
+        i += 2
+    elif i + 2 < n and tokens[i] == "unknown" and _NAME_RE.fullmatch(tokens[i + 2]):
+        raise _Bad(f"layer-3 protocol 'unknown {tokens[i + 1]}' is not IPv4 or IPv6")
+    if i + 1 >= n or _NAME_RE.fullmatch(tokens[i]) is None:
+        raise _Bad("expected a layer-4 protocol name and number")
+    proto = tokens[i]
+    protonum = _uint(tokens[i + 1], "layer-4 protocol number", _U8)
+    if PROTOCOL_NUMBERS.get(proto, protonum) != protonum:
+        raise _Bad(f"protocol {proto} printed with number {protonum}")
+    i += 2
+    timeout = state = gre_timeout = gre_stream = None
+    if i < n and (tokens[i].isdigit() or tokens[i][:1] == "-"):
+        # F8 prints a signed long; old kernels (< 4.7) could show expired, negative values.
+        negative = tokens[i][0] == "-"
+        timeout = _uint(tokens[i][1:] if negative else tokens[i], "timeout", _U64)
+        timeout, i = -timeout if negative else timeout, i + 1
+    if i < n and (tokens[i] in KNOWN_STATES or _STATE_RE.fullmatch(tokens[i])):
+        state, i = tokens[i], i + 1
+    if i < n and tokens[i].startswith("timeout="):
+        gre_timeout, i = _uint(tokens[i][8:].rstrip(","), "timeout", _U64), i + 1
+        if i < n and tokens[i].startswith("stream_timeout="):
+            gre_stream, i = _uint(tokens[i][15:], "stream_timeout", _U64), i + 1
+    l4_optional = proto == "unknown"
+    i, orig = _tuple(tokens, i, protonum, l4_optional)
+    flags: list[str] = []
+    extra: list[str] = []
+    orig_zone = orig_counters = None
+    while i < n and not tokens[i].startswith("src="):
+        token = tokens[i]
+        key, eq, value = token.partition("=")
+        if key == "zone-orig" and orig_zone is None:
+            orig_zone = _uint(value, key, _U16)
+        elif key == "packets" and orig_counters is None:
+            orig_counters, i = _counters(tokens, i), i + 1
+        elif token[0] == "[" and token[-1] == "]":
+            if token[1:-1] in _KNOWN_FLAGS:
+                flags.append(token[1:-1])
+            else:
+                extra.append(token)
+        elif eq and key not in _TUPLE_KEYS and key not in ("zone-orig", "packets", "bytes"):
+            extra.append(token)
+        else:
+            raise _Bad(f"unexpected {token!r} in the original direction")
+        i += 1
+    if i >= n:
+        raise _Bad("missing reply tuple (second src=)")
+    i, reply = _tuple(tokens, i, protonum, l4_optional)
+    fields, event, i = _trailing(text, tokens, i, flags, extra)
+    address_family = ":" in orig[0]
+    if any((":" in a) != address_family for a in (orig[1], reply[0], reply[1])):
+        raise _Bad("IPv4 and IPv6 addresses mixed in one flow")
+    inferred = Family.IPV6 if address_family else Family.IPV4
+    if family is not None and family is not inferred:
+        raise _Bad(f"{family.value} line with {inferred.value} addresses")
+    reply_zone = cast("int | None", fields.pop("zone-reply"))
+    reply_counters = cast("tuple[int, int] | None", fields.pop("packets"))
+    entry = ConntrackEntry(
+        family=inferred,
+        proto=proto,
+        protonum=protonum,
+        orig=_flow_tuple(protonum, orig, orig_zone, orig_counters),
+        reply=_flow_tuple(protonum, reply, reply_zone, reply_counters),
+        timeout=timeout,
+        state=state,
+        flags=tuple(flags),
+        extra=tuple(extra),
+        gre_timeout=gre_timeout,
+        gre_stream_timeout=gre_stream,
+        **fields,  # type: ignore[arg-type]
+    )
+    if kind is None and stamp is None and event == (None, None):
+        return entry, None
+    return entry, (kind, stamp, event[0], event[1])
+
+
+_Tuple = tuple[str, str, tuple[int, ...] | None]
+
+
+def _tuple(tokens: list[str], i: int, protonum: int, l4_optional: bool) -> tuple[int, _Tuple]:
+    """Read ``src= dst=`` and the L4 part chosen by protocol number."""
+    n = len(tokens)
+    if i >= n or tokens[i][:4] != "src=":
+        raise _Bad(f"expected src=, got {tokens[i]!r}" if i < n else "missing src=")
+    if i + 1 >= n or tokens[i + 1][:4] != "dst=":
+        raise _Bad(f"expected dst= after {tokens[i]!r}")
+    src, dst = _address(tokens[i][4:]), _address(tokens[i + 1][4:])
+    i += 2
+    first = tokens[i] if i < n else ""
+    l4: tuple[int, ...] | None = None
+    if protonum in PORT_PROTOCOLS:
+        if first[:6] == "sport=":
+            dport = _value(tokens, i + 1, "dport")
+            l4, i = (_uint(first[6:], "sport", _U16), _uint(dport, "dport", _U16)), i + 2
+        elif not l4_optional:
+            raise _Bad(f"missing sport= after {src} {dst}")
+    elif protonum in ICMP_PROTOCOLS:
+        if first[:5] == "type=":
+            l4 = (
+                _uint(first[5:], "type", _U8),
+                _uint(_value(tokens, i + 1, "code"), "code", _U8),
+                _uint(_value(tokens, i + 2, "id"), "id", _U16),
+            )
+            i += 3
+        elif not l4_optional:
+            raise _Bad(f"missing type= after {src} {dst}")
+    elif protonum == GRE_PROTOCOL:
+        if first[:7] == "srckey=":
+            dstkey = _value(tokens, i + 1, "dstkey")
+            l4, i = (_hex(first[7:], "srckey"), _hex(dstkey, "dstkey")), i + 2
+        elif not l4_optional:
+            raise _Bad(f"missing srckey= after {src} {dst}")
+    if i < n and tokens[i].partition("=")[0] in _L4_KEYS:
+        raise _Bad(f"unexpected {tokens[i]!r} for protocol number {protonum}")
+    return i, (src, dst, l4)
+
+
+def _value(tokens: list[str], i: int, key: str) -> str:
+    """The value of ``tokens[i]``, which must be ``key=...``."""
+    if i >= len(tokens) or not tokens[i].startswith(key + "="):
+        raise _Bad(f"missing {key}=")
+    return tokens[i][len(key) + 1 :]
+
+
+def _flow_tuple(
+    protonum: int, t: _Tuple, zone: int | None, counters: tuple[int, int] | None
+) -> FlowTuple:
+    packets, nbytes = counters if counters is not None else (None, None)
+    l4 = t[2]
+    if l4 is None:
+        return FlowTuple(t[0], t[1], packets=packets, bytes=nbytes, zone=zone)
+    if protonum in ICMP_PROTOCOLS:
+        return FlowTuple(t[0], t[1], type=l4[0], code=l4[1], id=l4[2], packets=packets,
+                         bytes=nbytes, zone=zone)  # fmt: skip
+    if protonum == GRE_PROTOCOL:
+        return FlowTuple(t[0], t[1], srckey=l4[0], dstkey=l4[1], packets=packets,
+                         bytes=nbytes, zone=zone)  # fmt: skip
+    return FlowTuple(t[0], t[1], sport=l4[0], dport=l4[1], packets=packets, bytes=nbytes,
+                     zone=zone)  # fmt: skip
+
+
+def _counters(tokens: list[str], i: int) -> tuple[int, int]:
+    packets = _uint(tokens[i][8:], "packets", _U64)
+    if i + 1 >= len(tokens) or not tokens[i + 1].startswith("bytes="):
+        raise _Bad("packets= without bytes=")
+    return packets, _uint(tokens[i + 1][6:], "bytes", _U64)
+
+
+_NUMERIC_KEYS = {"mark": "mark", "secmark": "secmark", "zone": "zone", "use": "use",
+                 "id": "id", "delta-time": "delta_time"}  # fmt: skip
+_OPAQUE_KEYS = ("secctx", "helper")
+
+
+def _trailing(
+    text: str, tokens: list[str], i: int, flags: list[str], extra: list[str]
+) -> tuple[dict[str, object], tuple[int | None, str | None], int]:
+    """Everything after the reply tuple: counters, flags, known keys, unknown tokens."""
+    fields: dict[str, object] = {"zone-reply": None, "packets": None}
+    portid: int | None = None
+    progname: str | None = None
+    spans: list[tuple[int, int]] | None = None
+    n = len(tokens)
+    while i < n:
+        token = tokens[i]
+        key, eq, value = token.partition("=")
+        name = _NUMERIC_KEYS.get(key) if eq else None
+        if token[0] == "[" and token[-1] == "]":
+            inner = token[1:-1]
+            if inner in _KNOWN_FLAGS:
+                flags.append(inner)
+            elif inner.startswith(("start=", "stop=")):
+                _set(fields, inner[: inner.index("=")], inner[inner.index("=") + 1 :])
+            else:
+                extra.append(token)
+        elif name is not None:
+            _set(fields, name, _uint(value, key, _U16 if key == "zone" else _U64))
+        elif key in _OPAQUE_KEYS and eq:
+            last = i
+            while last + 1 < n and "=" not in tokens[last + 1] and tokens[last + 1][0] != "[" \
+                    and tokens[last + 1] != "labels":  # fmt: skip
+                last += 1
+            if last > i:
+                spans = spans or _spans(text)
+                value = text[spans[i][0] + len(key) + 1 : spans[last][1]]
+            _set(fields, key, value)
+            i = last
+        elif key == "labels":
+            _set(fields, "labels", tuple(value.split(",")) if value else ())
+        elif key in ("zone-reply", "packets") and eq:
+            if key == "packets":
+                _set(fields, "packets", _counters(tokens, i))
+                i += 1
+            else:
+                _set(fields, "zone-reply", _uint(value, key, _U16))
+        elif key == "portid" and eq and portid is None:
+            portid = _uint(value, key, _U64)
+        elif key == "progname" and eq:
+            spans = spans or _spans(text)
+            progname = text[spans[i][0] + 9 :].rstrip()  # a process name may hold spaces
+            break
+        elif key == "src" and eq:
+            raise _Bad("more than two tuples (third src=)")
+        elif eq and key not in _TUPLE_KEYS:
+            extra.append(token)
+        else:
+            raise _Bad(f"unexpected {token!r} after the reply tuple")
+        i += 1
+    return fields, (portid, progname), i
+
+
+def _set(fields: dict[str, object], name: str, value: object) -> None:
+    if fields.get(name) is not None:
+        raise _Bad(f"{name.replace('_', '-')} given twice")
+    fields[name] = value
+
+
+def _uint(value: str, key: str, limit: int) -> int:
+    # isdigit alone accepts superscripts and other Unicode digits; int() accepts "1_0" and "+1".
+    if not (value.isdigit() and value.isascii()):
+        raise _Bad(f"{key}: not a decimal number: {value!r}")
+    number = int(value)
+    if number > limit:
+        raise _Bad(f"{key}={value} out of range (max {limit})")
+    return number
+
+
+def _hex(value: str, key: str) -> int:
+    digits = value[2:]
+    if (
+        value[:2] not in ("0x", "0X")
+        or not digits
+        or not digits.isascii()
+        or not all(c in "0123456789abcdefABCDEF" for c in digits)
+    ):
+        raise _Bad(f"{key}: not a 0x hex number: {value!r}")
+    number = int(digits, 16)
+    if number > _U16:
+        raise _Bad(f"{key}={value} out of range (max 0xffff)")
+    return number
+
+
+def _address(value: str) -> str:
+    known = _ADDRESSES.get(value)
+    if known is not None:
+        return known
+    try:
+        if ":" in value:
+            if "%" in value:  # ipaddress accepts scope ids; conntrack never prints them
+                raise ValueError(value)
+            v6 = ipaddress.IPv6Address(value)
+            # Python < 3.13 prints mapped addresses in hex; glibc and the spec use dotted form.
+            mapped = v6.ipv4_mapped
+            normal = f"::ffff:{mapped}" if mapped is not None else str(v6)
+        else:
+            # Hand-rolled: ipaddress costs 3 us per call and most addresses are IPv4.
+            parts = value.split(".")
+            if len(parts) != 4 or not all(
+                p.isdigit() and p.isascii() and len(p) <= 3 and (p == "0" or p[0] != "0")
+                and int(p) <= 255 for p in parts
+            ):  # fmt: skip
+                raise ValueError(value)
+            normal = value
+    except ValueError:
+        raise _Bad(f"invalid address {value!r}") from None
+    if len(_ADDRESSES) > 100_000:
+        _ADDRESSES.clear()
+    _ADDRESSES[value] = normal
+    return normal
+
+
+def normalize_address(value: str) -> str:
+    """The normal text form of an address, as entries store it.
+
+    Raises:
+        ParseError: not an IPv4 or IPv6 address.
+    """
+    try:
+        return _address(value)
+    except _Bad as bad:
+        raise ParseError(str(bad), text=value) from None
+
+
+def _with_extra(entry: ConntrackEntry, more: tuple[str, ...]) -> ConntrackEntry:
+    return replace(entry, extra=entry.extra + more)

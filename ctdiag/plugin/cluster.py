@@ -1,0 +1,164 @@
+"""Kubernetes and OpenShift nodes: cluster options, node selection, the run's debug pods.
+
+Options: ``--node NAME`` (repeatable), ``--all-nodes``, ``--node-selector``, with
+``--kubeconfig``/``--context`` (else ``KUBECONFIG``, ``~/.kube/config``, in-cluster),
+``--namespace``, ``--image``, ``--pod-timeout``; ``--max-parallel`` bounds collection for
+every kind of node. ``--lab`` reaches the lab's node the same way, through the lab API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from ctdiag.collect.kube.access import REQUEST_TIMEOUT, AccessOptions, Cluster, connect
+from ctdiag.collect.kube.manifests import DEFAULT_DEADLINE_S, DEFAULT_IMAGE, new_run_id
+from ctdiag.collect.kube.nodes import select_nodes
+from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
+from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+from ctdiag.collect.scheduler import DEFAULT_MAX_PARALLEL, ProgressQueue
+from ctdiag.errors import CtdiagError
+
+RUN_ID = pytest.StashKey[str]()
+#: Plain data the controller hands to every xdist worker (``config.workerinput``), so all
+#: workers decide alike (the Services listed once, not once per worker).
+WORKER_DATA = pytest.StashKey[dict[str, str]]()
+#: The key xdist workers find the controller's run id under (one label for the whole run).
+WORKER_RUN_ID = "ctdiag_run_id"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ctdiag-kube", "ctdiag: Kubernetes and OpenShift nodes")
+    group.addoption("--node", action="append", default=[], metavar="NAME", dest="kube_nodes",
+                    help="check the cluster node NAME through a debug pod; repeatable")
+    group.addoption("--all-nodes", action="store_true",
+                    help="check every node of the cluster")
+    group.addoption("--node-selector", metavar="SELECTOR",
+                    help="check the nodes matching this label selector "
+                         "(node-role.kubernetes.io/worker=)")
+    group.addoption("--kubeconfig", metavar="PATH",
+                    help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
+    group.addoption("--context", metavar="NAME", help="kubeconfig context to use")
+    group.addoption("--namespace", metavar="NS", dest="kube_namespace",
+                    help="create debug pods in this existing namespace (default: a temporary "
+                         "privileged namespace, deleted at the end)")
+    group.addoption("--image", default=DEFAULT_IMAGE, metavar="IMAGE",
+                    help=f"debug pod image (default {DEFAULT_IMAGE}; nicolaka/netshoot works "
+                         "too); the host's conntrack is used when the image has none")
+    group.addoption("--pod-timeout", type=float, default=DEFAULT_START_TIMEOUT_S, metavar="S",
+                    help=f"seconds a debug pod may take to start (default "
+                         f"{DEFAULT_START_TIMEOUT_S:g})")
+    group.addoption("--pod-deadline", type=int, default=DEFAULT_DEADLINE_S, metavar="S",
+                    help="activeDeadlineSeconds of debug pods: they stop by themselves after "
+                         f"this long even if the run is killed (default {DEFAULT_DEADLINE_S})")
+    group.addoption("--api-timeout", type=float, default=REQUEST_TIMEOUT[1], metavar="S",
+                    help="seconds any API request may wait for its answer (default "
+                         f"{REQUEST_TIMEOUT[1]:g}; idempotent requests are retried twice)")
+    group.addoption("--max-parallel", type=int, default=DEFAULT_MAX_PARALLEL, metavar="N",
+                    help=f"nodes collected at once (default {DEFAULT_MAX_PARALLEL})")  # fmt: skip
+
+
+def wants_cluster(config: pytest.Config) -> bool:
+    opt = config.option
+    return bool(opt.kube_nodes or opt.all_nodes or opt.node_selector)
+
+
+def access_options(config: pytest.Config, kubeconfig: str | None = None) -> AccessOptions:
+    """Credentials from the options, or from ``kubeconfig`` (the lab's) when given."""
+    opt = config.option
+    if kubeconfig is not None:
+        return AccessOptions(kubeconfig, None, opt.api_timeout)
+    return AccessOptions(opt.kubeconfig, opt.context, opt.api_timeout)
+
+
+def cluster_nodes(config: pytest.Config) -> list[str]:
+    """The nodes ``--node``/``--all-nodes``/``--node-selector`` name, in that order.
+
+    Raises:
+        pytest.UsageError: bad option values, or the nodes cannot be listed.
+    """
+    opt = config.option
+    if opt.max_parallel < 1:
+        raise pytest.UsageError(f"--max-parallel must be at least 1, got {opt.max_parallel}")
+    if opt.pod_timeout <= 0 or opt.pod_deadline <= 0:
+        raise pytest.UsageError("--pod-timeout and --pod-deadline must be positive")
+    if not wants_cluster(config):
+        return []
+    if opt.lab:
+        raise pytest.UsageError("--lab brings its own cluster: drop --node/--all-nodes")
+    if not (opt.all_nodes or opt.node_selector):
+        return list(dict.fromkeys(opt.kube_nodes))
+    try:
+        cluster = connect(access_options(config))
+        try:
+            return select_nodes(cluster, names=opt.kube_nodes, all_nodes=opt.all_nodes,
+                                selector=opt.node_selector)  # fmt: skip
+        finally:
+            cluster.close()
+    except CtdiagError as exc:
+        raise pytest.UsageError(f"cannot choose nodes: {exc}") from None
+
+
+def run_id(config: pytest.Config) -> str:
+    """This run's id: the controller's under xdist, so every worker labels pods alike."""
+    if RUN_ID not in config.stash:
+        workerinput = getattr(config, "workerinput", {})
+        config.stash[RUN_ID] = workerinput.get(WORKER_RUN_ID) or new_run_id()
+    return config.stash[RUN_ID]
+
+
+@contextlib.contextmanager
+def debug_pods(
+    config: pytest.Config, access: AccessOptions, messages: ProgressQueue
+) -> Iterator[DebugPodSession]:
+    """The run's debug pod session; every pod and the temporary namespace go at the end."""
+    opt = config.option
+    options = PodOptions(namespace=opt.kube_namespace, image=opt.image,
+                         start_timeout_s=opt.pod_timeout, deadline_s=opt.pod_deadline)  # fmt: skip
+    cluster: Cluster = connect(access)
+    try:
+        worker = str(getattr(config, "workerinput", {}).get("workerid", ""))
+        with DebugPodSession(cluster, options, run_id=run_id(config), worker=worker,
+                             progress=lambda n, m: messages.report(n or "cluster", m)) as pods:
+            yield pods
+    finally:
+        cluster.close()
+
+
+class XdistByNode:
+    """Under pytest-xdist (registered only then): every check of a node runs on one worker,
+    so each node gets one debug pod and is collected once; workers share the run id.
+
+    xdist's own ``loadgroup`` cannot do it here: it renames items through an attribute
+    pytest 9 no longer reads, so its groups are silently ignored.
+    """
+
+    def __init__(self, config: pytest.Config, nodes: list[str]) -> None:
+        self._config = config
+        # Longest first: "worker-1-x" must not be taken for node "worker-1" when both exist.
+        self._nodes = sorted(nodes, key=len, reverse=True)
+
+    def pytest_configure_node(self, node: object) -> None:
+        node.workerinput[WORKER_RUN_ID] = run_id(self._config)  # type: ignore[attr-defined]
+        node.workerinput.update(self._config.stash.get(WORKER_DATA, {}))  # type: ignore[attr-defined]
+
+    def node_of(self, nodeid: str) -> str | None:
+        """The node a test id is parametrised with (``test_x[NODE]``, ``test_x[NODE-y]``)."""
+        _, bracket, params = nodeid.partition("[")
+        if not bracket:
+            return None
+        return next((n for n in self._nodes if params.startswith((f"{n}]", f"{n}-"))), None)
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object:
+        from xdist.scheduler import LoadScopeScheduling
+
+        node_of = self.node_of
+
+        class ByNodeScheduling(LoadScopeScheduling):  # type: ignore[misc]
+            def _split_scope(self, nodeid: str) -> str:
+                node = node_of(nodeid)
+                return f"node:{node}" if node else str(super()._split_scope(nodeid))
+
+        return ByNodeScheduling(config, log)

@@ -1,0 +1,136 @@
+"""Every check against real kernel state: the healthy lab passes, each scenario flips exactly
+the checks it should (the rest pass), and nothing of the lab is left behind. The Service
+checks run once per lab Service port (``test_stale_dnat[ctdlab-node1-default/dns:53/udp]``).
+
+Each case is a real ``python -m pytest --lab --lab-scenario ...`` run; outcomes are read from
+its JUnit XML (WARN is the ``ctdiag_level`` property of a passing test case).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ctdiag.lab.lifecycle import exclusive_lab
+from ctdiag.lab.netns import lab_namespaces
+from tests.paths import ROOT
+
+
+def _assert_lab_gone() -> None:
+    # Under the lab lock: another lab user (a parallel run) may own a lab of its own.
+    with exclusive_lab():
+        assert lab_namespaces() == [], "the lab was left behind"
+
+
+NODE = "ctdlab-node1"
+TUNABLES = "test_tunables[" + NODE + "-nf_conntrack_{}]"
+#: A Service check of one lab Service port: ``SERVICE.format("test_stale_dnat", "dns:53/udp")``.
+SERVICE = "{}[" + NODE + "-default/{}]"
+ALWAYS_SKIPPED = {f"test_notrack_tunnels[{NODE}]"}  # the lab has no overlay device
+#: The probe self-tests skip unless the run sends probes (--probe).
+PROBE_SELF_TESTS = {f"test_probe_{kind}_self_test[{NODE}]" for kind in ("invalid", "unreplied")}
+
+#: scenario spec -> (checks that fail, checks that warn). Checks not named must pass.
+CASES: dict[str, tuple[set[str], set[str]]] = {
+    "healthy": (set(), set()),
+    "table_pressure": ({"test_unreplied", "test_top_talkers"}, {"test_table_occupancy"}),
+    "table_pressure:fraction=1.1,duration=60": (
+        {"test_table_occupancy", "test_no_drops", "test_unreplied", "test_top_talkers"}, set()),
+    "table_pressure:fraction=1.02,assured=true,duration=60": (
+        {"test_table_occupancy", "test_no_drops", "test_kernel_log_table_full",
+         "test_top_talkers"}, set()),
+    "invalid_storm": ({"test_invalid_rate"}, set()),
+    # The blackhole Service's endpoint drops everything: TCP fails, UDP (a port that need not
+    # answer) warns.
+    "unreplied_flood": ({"test_unreplied", "test_half_open", "test_top_talkers",
+                         SERVICE.format("test_unreplied_services", "blackhole:9000/tcp")},
+                        {SERVICE.format("test_unreplied_services", "blackhole:9001/udp")}),
+    "bad_tunables": ({TUNABLES.format("tcp_timeout_established"),
+                      TUNABLES.format("tcp_timeout_close_wait"),
+                      TUNABLES.format("tcp_loose")}, set()),
+    # A UDP flow keeps its DNAT to the DNS endpoint taken out of the Service.
+    "stale_udp": ({SERVICE.format("test_stale_dnat", "dns:53/udp")}, set()),
+    # The web ClusterIP rule is gone: new flows stay untranslated.
+    "missing_dnat": ({SERVICE.format("test_service_dnat", "web:80/tcp")}, set()),
+}  # fmt: skip
+
+
+def _case_id(case: str) -> str:
+    return case.split(":")[0] + ("-" + case.split(":")[1] if ":" in case else "")
+
+
+def _qualified(name: str) -> str:
+    return name if "[" in name else f"{name}[{NODE}]"
+
+
+def _outcomes(junit: Path) -> dict[str, str]:
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name", "")
+        levels = [p.get("value") for p in case.iter("property") if p.get("name") == "ctdiag_level"]
+        if case.find("error") is not None:
+            outcomes[name] = "error"
+        elif case.find("failure") is not None:
+            outcomes[name] = "failed"
+        elif case.find("skipped") is not None:
+            outcomes[name] = "skipped"
+        else:
+            outcomes[name] = "warn" if levels == ["WARN"] else "passed"
+    return outcomes
+
+
+def _run_lab(case: str, tmp_path: Path, *extra: str) -> tuple[dict[str, str], str, int]:
+    junit = tmp_path / "junit.xml"
+    scenario = [] if case == "healthy" else ["--lab-scenario", case]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab", *scenario,
+         "--sample-seconds", "3", f"--junitxml={junit}", "-q", *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    _assert_lab_gone()
+    return _outcomes(junit), done.stdout, done.returncode
+
+
+def _expected(outcomes: dict[str, str], failing: set[str], warning: set[str],
+              skipped: set[str]) -> dict[str, str]:  # fmt: skip
+    expected = {name: "passed" for name in outcomes}
+    expected.update({name: "skipped" for name in skipped})
+    expected.update({_qualified(name): "failed" for name in failing})
+    expected.update({_qualified(name): "warn" for name in warning})
+    return expected
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("case", list(CASES), ids=_case_id)
+def test_scenario_flips_exactly_its_checks(case: str, tmp_path: Path) -> None:
+    outcomes, stdout, returncode = _run_lab(case, tmp_path)
+    failing, warning = CASES[case]
+    assert outcomes == _expected(outcomes, failing, warning, ALWAYS_SKIPPED | PROBE_SELF_TESTS), (
+        stdout[-4000:]
+    )
+    assert returncode == (1 if failing else 0)
+    assert len(outcomes) >= 17
+
+
+#: With --probe: the healthy lab passes everything, self-tests included; with the web
+#: ClusterIP rule gone, the fresh probe flow is untranslated too (and said so).
+PROBE_CASES: dict[str, tuple[set[str], str]] = {
+    "healthy": (set(), "probe: sent TCP SYN"),
+    "missing_dnat": ({SERVICE.format("test_service_dnat", "web:80/tcp")}, "not translated"),
+}
+
+
+@pytest.mark.needs_root
+@pytest.mark.parametrize("case", list(PROBE_CASES))
+def test_probes_prove_the_verdicts(case: str, tmp_path: Path) -> None:
+    outcomes, stdout, returncode = _run_lab(case, tmp_path, "--probe", "-rA")
+    failing, said = PROBE_CASES[case]
+    assert outcomes == _expected(outcomes, failing, set(), ALWAYS_SKIPPED), stdout[-4000:]
+    assert said in stdout
+    assert returncode == (1 if failing else 0)
