@@ -26,6 +26,7 @@ lint: setup
 	.venv/bin/lint-imports
 
 bench: setup
+	.venv/bin/python benchmarks/bench_startup.py
 	.venv/bin/python benchmarks/bench_parse.py
 	.venv/bin/python benchmarks/bench_collect.py
 	.venv/bin/python benchmarks/bench_exec.py

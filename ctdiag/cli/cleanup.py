@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ctdiag.cli import help_of
 from ctdiag.collect.kube.access import connect
 from ctdiag.collect.kube.command_pod import access_of, add_access_options
 from ctdiag.collect.kube.manifests import managed_selector
@@ -14,7 +15,7 @@ from ctdiag.collect.kube.pods import sweep
 def add_parser(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "cleanup",
-        help="delete debug pods and namespaces left by killed runs",
+        help=help_of("cleanup"),
         description=(
             "Delete every pod and namespace ctdiag created (label "
             f"{managed_selector()}), or only one run's (--run-id). Runs remove their own "

@@ -22,6 +22,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from ctdiag.cli import help_of
 from ctdiag.collect.plan import (
     COMMAND_TIMEOUT,
     LISTING_TIMEOUT,
@@ -64,7 +65,7 @@ def add_parser(commands: Any) -> None:
     """Add the ``conntrack`` subcommand (and the cluster options of the node runner)."""
     p: argparse.ArgumentParser = commands.add_parser(
         "conntrack",
-        help="list, count or show statistics of a node's conntrack table",
+        help=help_of("conntrack"),
         description=(
             "Show a node's conntrack entries (-L, default), their number (-C) or the "
             "per-CPU statistics (-S), both address families unless --family says otherwise. "

@@ -12,6 +12,7 @@ from typing import Any
 from ctdiag.analyze.diff.runs import NodeDiff, RunDiff, diff_runs
 from ctdiag.analyze.diff.sections import CounterChange, Occupancy
 from ctdiag.analyze.diff.table import CountChange, TableChange
+from ctdiag.cli import help_of
 from ctdiag.collect.store.run_reader import load_sample, read_run
 
 EXIT_SAME = 0
@@ -23,7 +24,7 @@ DIFF_FORMAT = "ctdiag-diff"
 def add_parser(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "diff",
-        help="compare two runs saved with pytest --save-snapshot",
+        help=help_of("diff"),
         description=(
             "Compare two runs saved with `pytest --save-snapshot DIR` (or two snapshot "
             "directories) of the same nodes, e.g. before and after an upgrade: versions, "

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from ctdiag.cli import help_of
 from ctdiag.errors import LabError
 from ctdiag.lab.lifecycle import down, status, up
 from ctdiag.lab.scenario_model import ScenarioOptions
@@ -28,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
     """Add the ``lab`` command and its subcommands to ``subparsers``."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "lab",
-        help="real-kernel lab: a Kubernetes-like node made of network namespaces",
+        help=help_of("lab"),
         description=(
             "Build a node from network namespaces (prefix ctdlab-) with pods and Services "
             "wired like kube-proxy's iptables mode, and switch on problems the checks must "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ctdiag.analyze.summary import DEFAULT_TOP, summarize
+from ctdiag.cli import help_of
 from ctdiag.errors import CtdiagError
 from ctdiag.model.entries import ParseDiagnostics
 from ctdiag.model.table_builder import build_table
@@ -22,7 +23,7 @@ EXIT_MALFORMED = 1
 def add_parser(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "parse",
-        help="parse conntrack output into JSON lines",
+        help=help_of("parse"),
         description=(
             "Read `conntrack -L` (any -o extended,id,ktimestamp,labels), "
             "/proc/net/nf_conntrack or `conntrack -E` output, detect which, and print one JSON "
