@@ -46,6 +46,8 @@ NODE_SYSCTLS: tuple[tuple[str, str], ...] = (
 READY_TIMEOUT = 10.0
 #: Outside the state directory on purpose: ``down`` must not delete a lock someone holds.
 LOCK_FILE = Path("/run/ctdlab.lock")
+#: Names a descriptor holding the lab lock that a parent handed to this process.
+LOCK_FD_VARIABLE = "CTDIAG_LAB_LOCK_FD"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +149,26 @@ def wait_listening(namespace: str, port: int, proto: str, timeout: float = READY
 
 
 @contextlib.contextmanager
-def exclusive_lab(timeout: float = 300.0) -> Iterator[None]:
+def exclusive_lab(timeout: float = 300.0) -> Iterator[int]:
     """Hold the machine-wide lab lock: there is one set of ``ctdlab-`` names per machine.
 
     ``up`` tears down any previous lab, so two users (pytest-xdist workers, a test run and
     a CLI user) would destroy each other's lab; whoever holds this lock owns the lab.
 
+    A holder can hand the lock to a child process (``pytest --lab --lab-reuse`` run by the
+    project's tests): it passes the descriptor it yields and names it in
+    :data:`LOCK_FD_VARIABLE`; the child then holds the same lock instead of waiting for it.
+
+    Yields:
+        the descriptor holding the lock (closed on exit, unless it was handed down).
+
     Raises:
         LabError: the lock stayed taken for ``timeout`` seconds.
     """
+    inherited = _inherited_lock()
+    if inherited is not None:
+        yield inherited
+        return
     fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
@@ -167,9 +180,31 @@ def exclusive_lab(timeout: float = 300.0) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     raise LabError(f"{LOCK_FILE} held by another lab user") from None
                 time.sleep(0.2)
-        yield
+        yield fd
     finally:
         os.close(fd)
+
+
+def lock_handover(fd: int) -> dict[str, str]:
+    """The environment that hands lock descriptor ``fd`` to a child (pass it in pass_fds)."""
+    return {LOCK_FD_VARIABLE: str(fd)}
+
+
+def _inherited_lock() -> int | None:
+    """The lock descriptor a parent handed down, when it really holds :data:`LOCK_FILE`."""
+    value = os.environ.get(LOCK_FD_VARIABLE, "")
+    if not value.isdigit():
+        return None
+    fd = int(value)
+    try:
+        if not os.path.samestat(os.fstat(fd), os.stat(LOCK_FILE)):
+            return None
+        # The parent's open file description holds the lock: taking it again succeeds at
+        # once; any other holder makes this fail, and the lock is waited for as usual.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return None
+    return fd
 
 
 def up(node: LabNode | None = None) -> LabNode:

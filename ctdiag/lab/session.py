@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 from ctdiag.errors import LabError
-from ctdiag.lab.lifecycle import down, exclusive_lab, up
+from ctdiag.lab.lifecycle import down, exclusive_lab, status, up
 from ctdiag.lab.scenario_model import Scenario, ScenarioOptions, ScenarioReport
 from ctdiag.lab.scenarios import scenario
-from ctdiag.lab.topology import LabNode
+from ctdiag.lab.state import load_state
+from ctdiag.lab.topology import LabNode, default_lab
 from ctdiag.lab.traffic import TrafficPlan, TrafficRun, start_traffic
 
 #: Seconds of background traffic before the first collection, so flows exist in every state.
@@ -99,6 +100,43 @@ def lab_session(
                 traffic.stop()
             torn = down()
             report(f"lab down: {len(torn.namespaces)} namespaces removed")
+
+
+@contextlib.contextmanager
+def reused_lab_session(
+    scenarios: Sequence[str] = (),
+    *,
+    report: Callable[[str], None] = lambda message: None,
+) -> Iterator[LabNode]:
+    """The lab that is already up (``ctdiag lab up``), held for a run; nothing is built or
+    torn down. The chosen scenarios are switched on for the run and off again at its end,
+    so the lab is left as it was found.
+
+    Raises:
+        LabError: unknown scenario, no lab is up, another scenario is still on, or the lock
+            is held elsewhere.
+    """
+    chosen = [parse_scenario_spec(text) for text in scenarios]
+    with exclusive_lab():
+        if status().empty:
+            raise LabError("--lab-reuse: no lab is up (start one with `python -m ctdiag lab "
+                           "up`, or drop --lab-reuse to build one for the run)")  # fmt: skip
+        still_on = load_state().active
+        if still_on:
+            raise LabError(f"--lab-reuse: scenario {', '.join(still_on)} is still on (switch "
+                           "it off with `python -m ctdiag lab scenario NAME --stop`)")  # fmt: skip
+        node = default_lab()
+        started: list[Scenario] = []
+        try:
+            for spec in chosen:
+                started.append(spec.scenario)  # before start: a half-started one is undone
+                facts = spec.scenario.start(node, spec.options)
+                report(f"scenario {spec.scenario.name}: {_facts(facts)}")
+            yield node
+        finally:
+            for done in reversed(started):
+                done.stop(node)
+                report(f"scenario {done.name} switched off")
 
 
 def _facts(facts: ScenarioReport) -> str:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import pytest
 
@@ -34,7 +35,7 @@ from ctdiag.errors import CtdiagError
 from ctdiag.lab.apiserver.cluster import LabApiNode, lab_services_from_topology
 from ctdiag.lab.apiserver.server import LabApiServer, serve_lab_api
 from ctdiag.lab.scenarios import SCENARIOS
-from ctdiag.lab.session import lab_session, parse_scenario_spec
+from ctdiag.lab.session import lab_session, parse_scenario_spec, reused_lab_session
 from ctdiag.lab.topology import default_lab
 from ctdiag.plugin.cluster import XdistByNode, access_options, cluster_nodes, debug_pods
 
@@ -53,6 +54,45 @@ class NodeRegistry:
     states: dict[str, NodeState] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     recorders: list[SampleRecorder] = field(default_factory=list)
+    #: What could not be done (a node's collection, its probes) -> the test that says why.
+    reported: dict[str, str] = field(default_factory=dict)
+
+
+def fail_once(request: pytest.FixtureRequest, missing: str, message: str) -> NoReturn:
+    """Fail the first test that needs what is ``missing`` with ``message`` (one ERROR line);
+    skip every later one as not run because of it, so a node that cannot be collected shows
+    once, not once per check. The skips share one reason and location (the failed test), so
+    ``-rs`` lists them as one line with their count.
+
+    Args:
+        missing: what could not be had, as a reason: ``node worker-3 could not be collected``.
+    """
+    reported = request.config.stash[REGISTRY].reported
+    first = reported.setdefault(missing, request.node.nodeid)
+    if first != request.node.nodeid:
+        # Line None: pytest's skip summary folds equal (location, None, reason) into one line.
+        request.node.stash[UNAVAILABLE] = (first, None, f"not run: {missing}")
+        pytest.skip(f"not run: {missing} (see the error of {first})")
+    request.node.stash[UNAVAILABLE] = message
+    pytest.fail(message, pytrace=False)
+
+
+#: How a test that could not run because of its node is reported: its one-line error, or
+#: the (location, line, reason) of its "not run" skip.
+UNAVAILABLE = pytest.StashKey["str | tuple[str, int | None, str]"]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    unavailable = item.stash.get(UNAVAILABLE, None)
+    if report.when == "setup" and unavailable is not None:
+        # Not "Failed: ..." with the fixture's frames; pytest folds (path, None, reason) skips
+        # although its annotation says int.
+        report.longrepr = unavailable  # type: ignore[assignment]
+    return report
 
 
 REGISTRY = pytest.StashKey[NodeRegistry]()
@@ -76,6 +116,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="build the network-namespace lab for this run, check its node, tear it down (root)",
     )
+    group.addoption("--lab-reuse", action="store_true",
+                    help="with --lab: check the lab that is already up (python -m ctdiag lab "
+                         "up) instead of building and removing one; --lab-scenario scenarios "
+                         "are switched off again at the end")  # fmt: skip
     group.addoption("--lab-scenario", action="append", default=[], metavar="NAME[:K=V,...]",
                     help="with --lab: switch on a problem scenario before checking, with "
                          "optional knobs (table_pressure:fraction=1.1,assured=true); "
@@ -90,6 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     if opt.lab_scenario and not opt.lab:
         raise pytest.UsageError("--lab-scenario needs --lab")
+    if opt.lab_reuse and not opt.lab:
+        raise pytest.UsageError("--lab-reuse needs --lab")
     for spec in opt.lab_scenario:
         try:
             parse_scenario_spec(spec)
@@ -157,13 +203,24 @@ def lab_environment(request: pytest.FixtureRequest) -> Iterator[LabApiServer | N
     if not config.option.lab:
         yield None
         return
-    with lab_session(
-        config.option.lab_scenario, report=lambda line: _progress(config, "lab", line)
-    ) as lab:
-        node = LabApiNode(name=lab.namespace, netns=lab.namespace, ip=lab.node_ip)
-        with serve_lab_api([node], services=lab_services_from_topology(lab)) as api:
-            _progress(config, "lab", f"lab API at {api.url} (kubeconfig {api.kubeconfig})")
-            yield api
+    session = reused_lab_session if config.option.lab_reuse else lab_session
+    with contextlib.ExitStack() as stack:
+        try:
+            lab = stack.enter_context(session(
+                config.option.lab_scenario, report=lambda line: _progress(config, "lab", line)
+            ))  # fmt: skip
+            node = LabApiNode(name=lab.namespace, netns=lab.namespace, ip=lab.node_ip)
+            api = stack.enter_context(
+                serve_lab_api([node], services=lab_services_from_topology(lab))
+            )
+        except CtdiagError as exc:
+            # The lab's node cannot be collected: one ERROR for it, its other checks not run.
+            registry: NodeRegistry = config.stash[REGISTRY]
+            registry.failures.update((name, f"{name}: the lab: {exc}") for name in registry.targets)
+            yield None
+            return
+        _progress(config, "lab", f"lab API at {api.url} (kubeconfig {api.kubeconfig})")
+        yield api
 
 
 @pytest.fixture(scope="session")
@@ -178,6 +235,8 @@ def node_scheduler(
     with contextlib.ExitStack() as stack:
         stack.callback(messages.drain, lambda node, line: _progress(config, node, line))
         runner_for, prepare = default_runner, no_preparation
+        if config.option.lab and lab_environment is None:
+            kube = []  # the lab could not be built: its node's failure is recorded already
         if kube:
             lab_kubeconfig = str(lab_environment.kubeconfig) if lab_environment else None
             access = access_options(config, lab_kubeconfig)
@@ -209,7 +268,7 @@ def node_state(node: str, node_scheduler: SampleScheduler,
     config = request.config
     registry: NodeRegistry = config.stash[REGISTRY]
     if node in registry.failures:
-        pytest.fail(registry.failures[node], pytrace=False)
+        fail_once(request, f"node {node} could not be collected", registry.failures[node])
     if node not in registry.states:
         progress = lambda name, message: _progress(config, name, message)  # noqa: E731
         # Alone, start every node now (pods together, collection in parallel); as an xdist
@@ -222,6 +281,6 @@ def node_state(node: str, node_scheduler: SampleScheduler,
             sample = node_scheduler.result(node, progress)
         except CtdiagError as exc:
             registry.failures[node] = str(exc)
-            pytest.fail(str(exc), pytrace=False)
+            fail_once(request, f"node {node} could not be collected", str(exc))
         registry.states[node] = NodeState(sample)
     return registry.states[node]

@@ -17,7 +17,7 @@ from ctdiag.errors import CtdiagError, ProbeTargetError
 from ctdiag.lab.topology import default_lab
 from ctdiag.model.probes import ProbeReport
 from ctdiag.model.services import ExpectedService, expected_ports
-from ctdiag.plugin.nodes import REGISTRY
+from ctdiag.plugin.nodes import REGISTRY, fail_once
 from ctdiag.probes.run import ProbeOptions, run_probes
 
 PROBES = pytest.StashKey[dict[str, ProbeReport | str]]()
@@ -49,7 +49,7 @@ def probe_report(
     if isinstance(outcome, ProbeReport):
         node_state.probe_report = outcome  # the report's DNAT table shows it
     if isinstance(outcome, str):
-        pytest.fail(outcome, pytrace=False)
+        fail_once(request, f"the probes of node {node} could not run", outcome)
     return outcome
 
 

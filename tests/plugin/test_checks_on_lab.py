@@ -2,26 +2,35 @@
 the checks it should (the rest pass), and nothing of the lab is left behind. The Service
 checks run once per lab Service port (``test_stale_dnat[ctdlab-node1-default/dns:53/udp]``).
 
-Each case is a real ``python -m pytest --lab --lab-scenario ...`` run; outcomes are read from
-its JUnit XML (WARN is the ``ctdiag_level`` property of a passing test case).
+Each case is a real ``python -m pytest --lab --lab-reuse --lab-scenario ...`` run against
+one lab the module keeps (:class:`tests.held_lab.SharedLab`): each run switches its scenario
+on and off again, and the lab is rebuilt only after the runs that leave drops or kernel-log
+lines behind. Outcomes are read from its JUnit XML (WARN is the ``ctdiag_level`` property of
+a passing test case). Building and removing the lab per run is tested in test_suite_runs.py.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ctdiag.lab.lifecycle import exclusive_lab
+from ctdiag.lab.lifecycle import exclusive_lab, status
 from ctdiag.lab.netns import lab_namespaces
+from ctdiag.lab.state import load_state
+from tests.held_lab import SharedLab, shared_lab
 from tests.paths import ROOT
 
 
-def _assert_lab_gone() -> None:
+@pytest.fixture(scope="module")
+def lab() -> Iterator[SharedLab]:
+    with shared_lab() as held:
+        yield held
+        assert held.builds <= 2, f"the lab was built {held.builds} times for this module"
     # Under the lab lock: another lab user (a parallel run) may own a lab of its own.
     with exclusive_lab():
         assert lab_namespaces() == [], "the lab was left behind"
@@ -35,15 +44,14 @@ ALWAYS_SKIPPED = {f"test_notrack_tunnels[{NODE}]"}  # the lab has no overlay dev
 #: The probe self-tests skip unless the run sends probes (--probe).
 PROBE_SELF_TESTS = {f"test_probe_{kind}_self_test[{NODE}]" for kind in ("invalid", "unreplied")}
 
-#: scenario spec -> (checks that fail, checks that warn). Checks not named must pass.
+#: Scenarios whose drops and "table full" lines outlive the scenario: a new lab follows.
+TAINTING = {"table_pressure:fraction=1.1,duration=60",
+            "table_pressure:fraction=1.02,assured=true,duration=60"}
+#: scenario spec -> (checks that fail, checks that warn). Checks not named must pass; the
+#: tainting cases come last, so the lab is rebuilt as seldom as possible.
 CASES: dict[str, tuple[set[str], set[str]]] = {
     "healthy": (set(), set()),
     "table_pressure": ({"test_unreplied", "test_top_talkers"}, {"test_table_occupancy"}),
-    "table_pressure:fraction=1.1,duration=60": (
-        {"test_table_occupancy", "test_no_drops", "test_unreplied", "test_top_talkers"}, set()),
-    "table_pressure:fraction=1.02,assured=true,duration=60": (
-        {"test_table_occupancy", "test_no_drops", "test_kernel_log_table_full",
-         "test_top_talkers"}, set()),
     "invalid_storm": ({"test_invalid_rate"}, set()),
     # The blackhole Service's endpoint drops everything: TCP fails, UDP (a port that need not
     # answer) warns.
@@ -57,6 +65,11 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "stale_udp": ({SERVICE.format("test_stale_dnat", "dns:53/udp")}, set()),
     # The web ClusterIP rule is gone: new flows stay untranslated.
     "missing_dnat": ({SERVICE.format("test_service_dnat", "web:80/tcp")}, set()),
+    "table_pressure:fraction=1.1,duration=60": (
+        {"test_table_occupancy", "test_no_drops", "test_unreplied", "test_top_talkers"}, set()),
+    "table_pressure:fraction=1.02,assured=true,duration=60": (
+        {"test_table_occupancy", "test_no_drops", "test_kernel_log_table_full",
+         "test_top_talkers"}, set()),
 }  # fmt: skip
 
 
@@ -84,16 +97,22 @@ def _outcomes(junit: Path) -> dict[str, str]:
     return outcomes
 
 
-def _run_lab(case: str, tmp_path: Path, *extra: str) -> tuple[dict[str, str], str, int]:
+def _run_lab(lab: SharedLab, case: str, tmp_path: Path,
+             *extra: str) -> tuple[dict[str, str], str, int]:  # fmt: skip
+    lab.ready()
     junit = tmp_path / "junit.xml"
     scenario = [] if case == "healthy" else ["--lab-scenario", case]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab", *scenario,
-         "--sample-seconds", "3", f"--junitxml={junit}", "-q", *extra],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab", "--lab-reuse",
+         *scenario, "--sample-seconds", "3", f"--junitxml={junit}", "-q", *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        env={**lab.child_env(), "PYTHONDONTWRITEBYTECODE": "1"}, pass_fds=lab.pass_fds,
     )  # fmt: skip
-    _assert_lab_gone()
+    if case in TAINTING:
+        lab.taint()
+    # The run reused the lab: it is still there, with its scenario switched off again.
+    assert not status().empty, "a --lab-reuse run removed the lab"
+    assert load_state().active == (), done.stdout[-2000:]
     return _outcomes(junit), done.stdout, done.returncode
 
 
@@ -106,18 +125,6 @@ def _expected(outcomes: dict[str, str], failing: set[str], warning: set[str],
     return expected
 
 
-@pytest.mark.needs_root
-@pytest.mark.parametrize("case", list(CASES), ids=_case_id)
-def test_scenario_flips_exactly_its_checks(case: str, tmp_path: Path) -> None:
-    outcomes, stdout, returncode = _run_lab(case, tmp_path)
-    failing, warning = CASES[case]
-    assert outcomes == _expected(outcomes, failing, warning, ALWAYS_SKIPPED | PROBE_SELF_TESTS), (
-        stdout[-4000:]
-    )
-    assert returncode == (1 if failing else 0)
-    assert len(outcomes) >= 17
-
-
 #: With --probe: the healthy lab passes everything, self-tests included; with the web
 #: ClusterIP rule gone, the fresh probe flow is untranslated too (and said so).
 PROBE_CASES: dict[str, tuple[set[str], str]] = {
@@ -128,9 +135,22 @@ PROBE_CASES: dict[str, tuple[set[str], str]] = {
 
 @pytest.mark.needs_root
 @pytest.mark.parametrize("case", list(PROBE_CASES))
-def test_probes_prove_the_verdicts(case: str, tmp_path: Path) -> None:
-    outcomes, stdout, returncode = _run_lab(case, tmp_path, "--probe", "-rA")
+def test_probes_prove_the_verdicts(lab: SharedLab, case: str, tmp_path: Path) -> None:
+    outcomes, stdout, returncode = _run_lab(lab, case, tmp_path, "--probe", "-rA")
     failing, said = PROBE_CASES[case]
     assert outcomes == _expected(outcomes, failing, set(), ALWAYS_SKIPPED), stdout[-4000:]
     assert said in stdout
     assert returncode == (1 if failing else 0)
+
+
+# After the probes: the tainting scenarios come last.
+@pytest.mark.needs_root
+@pytest.mark.parametrize("case", list(CASES), ids=_case_id)
+def test_scenario_flips_exactly_its_checks(lab: SharedLab, case: str, tmp_path: Path) -> None:
+    outcomes, stdout, returncode = _run_lab(lab, case, tmp_path)
+    failing, warning = CASES[case]
+    assert outcomes == _expected(outcomes, failing, warning, ALWAYS_SKIPPED | PROBE_SELF_TESTS), (
+        stdout[-4000:]
+    )
+    assert returncode == (1 if failing else 0)
+    assert len(outcomes) >= 17

@@ -81,13 +81,19 @@ def test_lab_is_torn_down_when_the_run_is_terminated() -> None:
     _assert_lab_gone()
 
 
-def test_missing_namespace_is_one_error_line_per_check_not_a_failure() -> None:
-    done = _pytest("--netns", "ctdtest-does-not-exist", "--sample-seconds", "0")
+def test_a_node_that_cannot_be_collected_is_one_error_and_its_other_checks_not_run() -> None:
+    done = _pytest("--netns", "ctdtest-does-not-exist", "--sample-seconds", "0", "-rA")
     assert done.returncode == 1, done.stdout + done.stderr
-    # Every check of the node is an ERROR (none passes, none FAILS), each with one line.
-    assert " errors in " in done.stdout and " passed" not in done.stdout
+    # One ERROR for the node (none passes, none FAILS); every other check of it is skipped
+    # as not run because of it, with one shared reason (one -rs line with a count).
+    assert " 1 error in " in done.stdout and " passed" not in done.stdout, done.stdout
     assert " failed" not in done.stdout
-    assert "no network namespace 'ctdtest-does-not-exist'" in done.stdout
+    errors = [line for line in done.stdout.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 1 and "no network namespace 'ctdtest-does-not-exist'" in errors[0]
+    skips = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED [")]
+    reason = "not run: node ctdtest-does-not-exist could not be collected"
+    not_run = [line for line in skips if reason in line]
+    assert len(not_run) == 1 and int(not_run[0].split("[")[1].split("]")[0]) >= 15, skips
     assert "Traceback" not in done.stdout
 
 
