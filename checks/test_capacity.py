@@ -1,4 +1,4 @@
-"""Is the table about to overflow, and is its hash sized for its limit? (domain.md s. 1)
+"""Is the table about to overflow, and is its hash sized for its limit? (checks guide: capacity)
 
 The checks live in ``ctdiag/checks/test_capacity.py`` (shipped with the package: ``pytest --pyargs
 ctdiag.checks`` runs them from anywhere); this file lets ``pytest`` in a clone run them.

@@ -1,4 +1,4 @@
-"""Is conntrack dropping flows or seeing INVALID packets right now? (domain.md s. 1, 2)
+"""Is conntrack dropping flows or seeing INVALID packets right now? (checks guide)
 
 The checks live in ``ctdiag/checks/test_counters.py`` (shipped with the package: ``pytest --pyargs
 ctdiag.checks`` runs them from anywhere); this file lets ``pytest`` in a clone run them.

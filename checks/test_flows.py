@@ -1,4 +1,4 @@
-"""What fills the table: unanswered and half-open flows, and who owns it (domain.md s. 3).
+"""What fills the table: unanswered and half-open flows, and who owns it (checks guide: flows).
 
 The checks live in ``ctdiag/checks/test_flows.py`` (shipped with the package: ``pytest --pyargs
 ctdiag.checks`` runs them from anywhere); this file lets ``pytest`` in a clone run them.

@@ -1,4 +1,4 @@
-"""Is Service traffic translated to live endpoints? (issue 6; domain.md sections 3 and 4)
+"""Is Service traffic translated to live endpoints? (checks guide: services)
 
 The checks live in ``ctdiag/checks/test_services.py`` (shipped with the package: ``pytest --pyargs
 ctdiag.checks`` runs them from anywhere); this file lets ``pytest`` in a clone run them.

@@ -1,4 +1,4 @@
-"""Are the conntrack sysctls what a Kubernetes node needs? (domain.md section 5)
+"""Are the conntrack sysctls what a Kubernetes node needs? (checks guide: tunables)
 
 The checks live in ``ctdiag/checks/test_tunables.py`` (shipped with the package: ``pytest --pyargs
 ctdiag.checks`` runs them from anywhere); this file lets ``pytest`` in a clone run them.

@@ -1,7 +1,7 @@
 """Per-second counter rates between two statistics readings, and the two-snapshot Sample.
 
 Cumulative counters (``invalid``, ``drop``, ``insert_failed``...) mean little on their own:
-they count since boot. A check samples twice and judges the rate (domain.md section 2).
+they count since boot. A check samples twice and judges the rate (checks guide: invalid).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which Service port each conntrack entry was sent to, and what its translation says (issue 6).
+"""Which Service port each conntrack entry was sent to, and what its translation says.
 
 One vectorised pass (:func:`index_service_flows`) attributes every entry of the table to the
 Service port its original tuple was sent to (a Service address and port, or a NodePort) and
@@ -30,7 +30,7 @@ class FlowClass(enum.IntEnum):
     """What an entry towards a Service port says about its translation."""
 
     SERVED = 0
-    """DNAT'd to a serving endpoint's address and port: correct (domain.md section 4)."""
+    """DNAT'd to a serving endpoint's address and port: correct (checks guide: services)."""
     STALE = 1
     """DNAT'd to an address that is no serving endpoint (kube-proxy's reconciler rule)."""
     WRONG_PORT = 2
@@ -255,7 +255,7 @@ def service_target(port: ExpectedServicePort) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DnatRow:
-    """One line of the report's DNAT table (issue 6 part 4); the renderer adds probes."""
+    """One line of the report's DNAT table; the renderer adds probes."""
 
     port_id: str
     target: str

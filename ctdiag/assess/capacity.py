@@ -1,4 +1,4 @@
-"""Table capacity: occupancy and hash sizing (domain.md section 1)."""
+"""Table capacity: occupancy and hash sizing (checks guide: capacity)."""
 
 from __future__ import annotations
 

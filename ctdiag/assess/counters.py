@@ -1,4 +1,4 @@
-"""Kernel counters: drops and INVALID packets (domain.md sections 1 and 2)."""
+"""Kernel counters: drops and INVALID packets (checks guide: drops, invalid)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ctdiag.parse.stats import ConntrackStats
 DROP_COUNTERS = ("drop", "early_drop", "insert_failed", "chaintoolong")
 DROP_SOURCE = (
     "kernel nf_conntrack statistics: drop/early_drop/insert_failed/chaintoolong grow when the "
-    "table is full, a chain too long or an insert clash unresolved (domain.md section 1)"
+    "table is full, a chain too long or an insert clash unresolved (ctdiag/checks/README.md#drops)"
 )
 
 

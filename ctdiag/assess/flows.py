@@ -1,4 +1,4 @@
-"""The table's shape: UNREPLIED and half-open flows, top talkers (domain.md sections 1, 3)."""
+"""The table's shape: UNREPLIED and half-open flows, top talkers (checks guide: flows)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-""" "table full, dropping packet" in the kernel log (domain.md section 1, formats doc F11)."""
+""" "table full, dropping packet" in the kernel log (checks guide: kernel-log)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ctdiag.parse.kernel_log import KernelLogFindings, TableFullMessage
 _MONOTONIC = re.compile(r"\s*(\d+\.\d+)\s*")
 SOURCE = (
     "kernel: logged only when early drop also failed, i.e. new flows were dropped "
-    "(domain.md section 1)"
+    "(kernel net/netfilter/nf_conntrack_core.c; ctdiag/checks/README.md#kernel-log)"
 )
 
 

@@ -1,4 +1,4 @@
-"""Remedies the report names, each with its trade-off (domain.md section 8)."""
+"""Remedies the report names, each with its trade-off (the checks guide names them)."""
 
 from __future__ import annotations
 

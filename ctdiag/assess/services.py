@@ -1,4 +1,4 @@
-"""Service DNAT verdicts: do a node's Service flows reach serving endpoints (issue 6)?
+"""Service DNAT verdicts: do a node's Service flows reach serving endpoints?
 
 The verdicts slice the index :func:`~ctdiag.analyze.service_flows.index_service_flows` builds
 once per node: :func:`service_dnat_verdict` (untranslated entries, wrong target ports),
@@ -28,10 +28,13 @@ SERVICE_UNREPLIED_SHARE = SPEC_BY_NAME["service_unreplied_share"].default
 #: UDP ports it may be a one-way protocol (statsd, syslog) and only warns.
 ANSWERING_UDP_PORTS = frozenset({53})
 CILIUM_LINKS = frozenset({"cilium_host", "cilium_net", "cilium_vxlan", "cilium_geneve"})
-DNAT_SOURCE = "domain.md section 4 (reply source = a serving endpoint IP:targetPort)"
+DNAT_SOURCE = (
+    "kube-proxy Service NAT: reply source = a serving endpoint IP:targetPort "
+    "(ctdiag/checks/README.md#services)"
+)
 STALE_SOURCE = (
-    "kube-proxy's conntrack reconciler rule (pkg/proxy/conntrack/cleanup.go; domain.md "
-    "section 3; kubernetes#59368, #125467, #139628)"
+    "kube-proxy's conntrack reconciler rule (pkg/proxy/conntrack/cleanup.go; "
+    "kubernetes#59368, #125467, #139628; ctdiag/checks/README.md#services)"
 )
 
 
@@ -103,7 +106,7 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
             Level.PASS,
             f"{port_id}: no entry towards {target} in any zone: no traffic seen on this node, "
             "so its translation is not verified (an empty table does not prove there was no "
-            "traffic: conntrack hooks register only once a rule needs them, domain.md section 7)",
+            "traffic: conntrack hooks register only once a rule needs them)",
             threshold,
             DNAT_SOURCE,
             figures=figures,
@@ -345,7 +348,8 @@ def service_nat_in_conntrack(links: Iterable[str], service_dnat_seen: bool) -> t
     if cilium and not service_dnat_seen:
         return False, (
             "Cilium kube-proxy replacement: Services are translated in eBPF, not in "
-            f"nf_conntrack (links {', '.join(cilium)}, no Service DNAT entry; domain.md section 4)"
+            f"nf_conntrack (links {', '.join(cilium)}, no Service DNAT entry; "
+            "ctdiag/checks/README.md#services)"
         )
     if cilium:
         return True, "Cilium without kube-proxy replacement: Service DNAT entries are tracked"

@@ -34,20 +34,21 @@ class ThresholdSpec:
 
 SPECS: tuple[ThresholdSpec, ...] = (
     ThresholdSpec("occupancy_warn", 0.75, "count/max at which the table occupancy warns",
-                  "node-mixin alert NodeHighNumberConntrackEntriesUsed (> 0.75)"),
+                  "node-mixin alert NodeHighNumberConntrackEntriesUsed (> 0.75, node_exporter)"),
     ThresholdSpec("occupancy_fail", 0.90, "count/max at which the table occupancy fails",
                   "ctdiag default; Netdata warns at 0.90, critical at 0.95"),
     ThresholdSpec("max_per_bucket", 8.0, "nf_conntrack_max / buckets above which chains are "
                   "too long", "kernel sizing (max = 8 x buckets with explicit hashsize); "
                   "OpenShift tuned 1,048,576 / 131,072"),
     ThresholdSpec("invalid_rate_warn", 1.0, "INVALID packets per second that warn",
-                  "ctdiag default (domain.md section 2)"),
+                  "ctdiag default (ctdiag/checks/README.md#invalid)"),
     ThresholdSpec("invalid_rate_fail", 10.0, "INVALID packets per second that fail",
-                  "ctdiag default (domain.md section 2)"),
+                  "ctdiag default (ctdiag/checks/README.md#invalid)"),
     ThresholdSpec("unreplied_share", 0.2, "share of [UNREPLIED] entries that fails (together "
-                  "with unreplied_count)", "ctdiag default (domain.md section 3)"),
+                  "with unreplied_count)", "ctdiag default (ctdiag/checks/README.md#flows)"),
     ThresholdSpec("unreplied_count", 1000, "number of [UNREPLIED] entries that fails (together "
-                  "with unreplied_share)", "ctdiag default (domain.md section 3)", integer=True),
+                  "with unreplied_share)", "ctdiag default (ctdiag/checks/README.md#flows)",
+                  integer=True),
     ThresholdSpec("half_open_share", 0.2, "share of SYN_SENT + SYN_RECV entries that fails "
                   "(together with half_open_count)", "ctdiag default (SYN floods, "
                   "blackholed backends)"),
@@ -62,12 +63,12 @@ SPECS: tuple[ThresholdSpec, ...] = (
                   "older ones warn", "ctdiag default", integer=True),
     ThresholdSpec("service_unreplied_count", 5, "[UNREPLIED] entries DNAT'd to one Service "
                   "endpoint above which it is blackholed (together with "
-                  "service_unreplied_share)", "ctdiag default (domain.md section 3: a "
-                  "blackholed endpoint never answers; one connect() is one entry, its "
-                  "retransmissions are not)", integer=True),
+                  "service_unreplied_share)", "ctdiag default (a blackholed endpoint "
+                  "never answers; one connect() is one entry, its retransmissions are not; "
+                  "ctdiag/checks/README.md#services)", integer=True),
     ThresholdSpec("service_unreplied_share", 0.5, "share of one Service endpoint's entries "
                   "that are [UNREPLIED] above which it is blackholed (together with "
-                  "service_unreplied_count)", "ctdiag default (domain.md section 3)"),
+                  "service_unreplied_count)", "ctdiag default (ctdiag/checks/README.md#services)"),
     ThresholdSpec("evidence_limit", 20, "entries shown as evidence per check",
                   "ctdiag default", integer=True),
 )  # fmt: skip

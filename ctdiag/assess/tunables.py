@@ -1,4 +1,4 @@
-"""Conntrack sysctls a pre-upgrade validation looks at (domain.md section 5)."""
+"""Conntrack sysctls a pre-upgrade validation looks at (checks guide: tunables)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class TunableRule:
         return self.name.rsplit(".", 1)[-1]
 
 
-KUBE_PROXY = "kube-proxy --conntrack-tcp-timeout-* defaults (domain.md section 5)"
+KUBE_PROXY = "kube-proxy --conntrack-tcp-timeout-* defaults (ctdiag/checks/README.md#tunables)"
 RULES: tuple[TunableRule, ...] = (
     TunableRule(Tunable.TCP_TIMEOUT_ESTABLISHED, Expect.AT_MOST, 86400, "432000",
                 "idle flows pin table space for 5 days", KUBE_PROXY, remedies.SHORTEN_TIMEOUTS),
@@ -48,19 +48,20 @@ RULES: tuple[TunableRule, ...] = (
                        "closing flows keep their entries up to an hour")),
     TunableRule(Tunable.TCP_TIMEOUT_TIME_WAIT, Expect.REPORT, None, "120",
                 "TIME_WAIT entries of short connections fill busy tables",
-                "domain.md section 5 (reported)"),
+                "reported (ctdiag/checks/README.md#tunables)"),
     TunableRule(Tunable.UDP_TIMEOUT, Expect.REPORT, None, "30",
                 "refreshing UDP clients keep stale entries alive",
-                "domain.md section 5 (reported)"),
+                "reported (ctdiag/checks/README.md#tunables)"),
     TunableRule(Tunable.UDP_TIMEOUT_STREAM, Expect.REPORT, None, "120",
                 "assured UDP flows (DNS over one socket, statsd) live this long",
-                "domain.md section 5 (reported)"),
+                "reported (ctdiag/checks/README.md#tunables)"),
     TunableRule(Tunable.TCP_BE_LIBERAL, Expect.REPORT, None, "0",
                 "1 marks only out-of-window RSTs INVALID and removes kube-proxy's INVALID drop "
-                "rule (PR #120412)", "domain.md section 2", remedies.LOG_INVALID, warn_if=1),
+                "rule (PR #120412)", "kubernetes PR #120412 (ctdiag/checks/README.md#invalid)",
+                remedies.LOG_INVALID, warn_if=1),
     TunableRule(Tunable.TCP_LOOSE, Expect.EQUALS, 1, "1",
                 "0 marks mid-stream packets INVALID after a table flush or restart",
-                "domain.md sections 2 and 5",
+                "kernel nf_conntrack sysctls documentation (ctdiag/checks/README.md#tunables)",
                 Remedy("set net.netfilter.nf_conntrack_tcp_loose=1",
                        "mid-stream pickup lets conntrack adopt flows it did not see start")),
 )  # fmt: skip
@@ -112,7 +113,7 @@ def bridge_nf_call_iptables(tunables: Tunables) -> Verdict | None:
         f"{Tunable.BRIDGE_NF_CALL_IPTABLES} = {value}: with 0, bridged pod traffic bypasses "
         "iptables and conntrack (Service DNAT of same-bridge traffic breaks)",
         threshold="equal to 1 when br_netfilter is loaded",
-        source="domain.md section 5; Kubernetes network plugin requirements",
+        source="Kubernetes network plugin requirements (ctdiag/checks/README.md#tunables)",
         remedy=Remedy(
             "set net.bridge.bridge-nf-call-iptables=1 (and -ip6tables) persistently",
             "bridged traffic then costs an iptables traversal",

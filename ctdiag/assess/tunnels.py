@@ -1,4 +1,4 @@
-"""Overlay tunnel traffic should not be tracked: NOTRACK in the raw table (domain.md s. 5)."""
+"""Overlay tunnel traffic should not be tracked: NOTRACK in the raw table (the checks guide)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def notrack_tunnels(tunnels: tuple[Tunnel, ...], *, iptables_raw: str, nft_rules
         level,
         f"{finding}; overlay devices: {devices}",
         threshold="a NOTRACK rule for each overlay port",
-        source="domain.md section 5 (openshift-sdn OPENSHIFT-NOTRACK, OVN Geneve 6081)",
+        source=("openshift-sdn OPENSHIFT-NOTRACK, OVN-Kubernetes Geneve 6081 "
+                "(ctdiag/checks/README.md#tunnels)"),
         remedy=remedies.NOTRACK_TUNNELS if missing else None,
         evidence=tuple(evidence),
         evidence_total=len(evidence),

@@ -1,4 +1,6 @@
-"""The diagnostic checks users run: ``pytest --lab``, ``--local``, ``--netns NAME``.
+"""The diagnostic checks users run: ``pytest --node NAME`` (or ``--lab``, ``--local``,
+``--netns NAME``). The checks guide, ``README.md`` beside this file, says what each judges,
+why, and where its thresholds come from.
 
 Each check is thin: it takes a node's parsed state (``node_state``), asks a judgement
 in :mod:`ctdiag.assess` and hands the verdict to ``judge``.

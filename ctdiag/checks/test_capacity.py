@@ -1,4 +1,4 @@
-"""Is the table about to overflow, and is its hash sized for its limit? (domain.md s. 1)"""
+"""Is the table about to overflow, and is its hash sized for its limit? (checks guide: capacity)"""
 
 from __future__ import annotations
 

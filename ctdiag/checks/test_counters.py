@@ -1,4 +1,4 @@
-"""Is conntrack dropping flows or seeing INVALID packets right now? (domain.md s. 1, 2)"""
+"""Is conntrack dropping flows or seeing INVALID packets right now? (checks guide)"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What fills the table: unanswered and half-open flows, and who owns it (domain.md s. 3)."""
+"""What fills the table: unanswered and half-open flows, and who owns it (checks guide: flows)."""
 
 from __future__ import annotations
 

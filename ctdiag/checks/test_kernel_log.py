@@ -1,4 +1,4 @@
-"""Did the kernel drop new flows because the table was full? (domain.md section 1)"""
+"""Did the kernel drop new flows because the table was full? (checks guide: capacity)"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Is Service traffic translated to live endpoints? (issue 6; domain.md sections 3 and 4)
+"""Is Service traffic translated to live endpoints? (checks guide: services)
 
 One case per node and expected Service port (``test_stale_dnat[NODE-default/dns:53/udp]``);
 the Services come from ``--expect=FILE``, the cluster's API or the lab, and ``service_flows``

@@ -1,4 +1,4 @@
-"""Are the conntrack sysctls what a Kubernetes node needs? (domain.md section 5)"""
+"""Are the conntrack sysctls what a Kubernetes node needs? (checks guide: tunables)"""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from ctdiag.lab.state import load_state, sync_rules
 from ctdiag.lab.topology import LabNode, blackhole_service, blackhole_udp_service
 
 STALE_SOURCE_PORT = 40053
-#: The tunables ``bad_tunables`` sets, with the values a check must flag (domain.md §5).
+#: The tunables ``bad_tunables`` sets, with the values a check must flag (checks guide: tunables).
 BAD_TUNABLES: tuple[tuple[str, str], ...] = (
     ("net.netfilter.nf_conntrack_tcp_timeout_established", "432000"),
     ("net.netfilter.nf_conntrack_tcp_timeout_close_wait", "60"),

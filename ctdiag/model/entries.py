@@ -1,7 +1,9 @@
 """The conntrack data model: one flow entry, its two tuples, events and malformed lines.
 
-Pure data, no I/O. Field meanings follow ``shared/docs/conntrack-formats.md`` (sections 2,
-7 and 14); absent values are ``None`` so that "not printed" never reads as zero.
+Pure data, no I/O. Field meanings follow what the producers print: libnetfilter_conntrack's
+``src/conntrack/snprintf_default.c`` (``conntrack -L``, ``-E``) and the kernel's
+``net/netfilter/nf_conntrack_standalone.c`` (``/proc/net/nf_conntrack``); absent values are
+``None`` so that "not printed" never reads as zero.
 """
 
 from __future__ import annotations
@@ -164,7 +166,8 @@ class ConntrackEntry:
 
     @property
     def dnat(self) -> bool:
-        """Destination NAT, inferred as conntrack-formats.md section 14 says."""
+        """Destination NAT, inferred from the tuples: the reply does not come from where the
+        original went (address or port)."""
         return self.reply.src != self.orig.dst or _ports_differ(self.reply.sport, self.orig.dport)
 
     @property

@@ -3,8 +3,8 @@
 The kernel logs "table full, dropping packet" only when early drop also failed, and through
 a rate limiter: one line may stand for many drops. The limiter's own notes
 (``net_ratelimit: N callbacks suppressed``) are therefore counted separately, as evidence
-that more happened than the lines show. Formats: conntrack-formats.md section 11; the
-INVALID lines come from ``nf_conntrack_log_invalid`` (domain.md section 2).
+that more happened than the lines show (kernel ``nf_conntrack_core.c``); the
+INVALID lines come from ``nf_conntrack_log_invalid`` (checks guide: invalid).
 
 Lines may come from ``dmesg`` (plain or ``-T``), syslog files or ``journalctl`` in its
 common output modes. Messages are searched for anywhere in the line, so an unforeseen

@@ -4,8 +4,8 @@ Both formats give one row of counters per CPU, but under two vocabularies: ctnet
 attribute names (``clash_resolve``, ``error``, ``chaintoolong``) and the F9 header names
 (``clashres``, ``icmp_error``, ``chainlength``), which ``conntrack -S`` also prints when it
 falls back to reading F9. Everything is stored under canonical names so a snapshot taken
-one way compares with one taken the other way. Formats: conntrack-formats.md sections 8
-and 9.3.
+one way compares with one taken the other way (conntrack-tools ``src/conntrack.c``, the
+kernel's ``nf_conntrack_standalone.c``).
 
 Counters the kernel did not report are absent, not zero: ``chaintoolong`` missing means a
 kernel older than 5.15 (or tools older than 1.4.7), which is a different finding from "no

@@ -25,7 +25,7 @@ _NOTICE_PREFIXES = ("grep: ", "sysctl: ", "cat: ")
 
 
 class Tunable(enum.StrEnum):
-    """Well-known conntrack sysctls, by canonical dotted name (domain.md section 5)."""
+    """Well-known conntrack sysctls, by canonical dotted name (checks guide: tunables)."""
 
     COUNT = "net.netfilter.nf_conntrack_count"
     MAX = "net.netfilter.nf_conntrack_max"

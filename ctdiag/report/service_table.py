@@ -1,4 +1,4 @@
-"""The report's per-node Service DNAT table (issue 6 part 4): one row per expected Service port.
+"""The report's per-node Service DNAT table: one row per expected Service port.
 
 Service port, where its entries were sent, the ready endpoints expected, the reply sources
 observed with their counts (a source that is no serving endpoint is marked), then the

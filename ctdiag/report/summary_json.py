@@ -2,7 +2,7 @@
 
 Figures node_exporter exports keep its names (``node_nf_conntrack_entries``,
 ``node_nf_conntrack_entries_limit``, ``node_nf_conntrack_stat_{found,invalid,ignore,insert,
-insert_failed,drop,early_drop,search_restart}``: domain.md section 6), so dashboards and
+insert_failed,drop,early_drop,search_restart}``: node_exporter's names), so dashboards and
 alerts built on those names read ours; what node_exporter lacks is named
 ``ctdiag_nf_conntrack_...``. The schema is documented in the README ("Report").
 """

@@ -242,7 +242,7 @@ def test_invalid_rate_message() -> None:
     text = verdict.message()
     assert text.splitlines()[0] == (
         "FAIL: INVALID packets: 10.1/s (101 in 10.0 s; 10,000 since boot); "
-        "threshold: warn above 1/s, fail above 10/s; source: ctdiag default (domain.md section 2)"
+        "threshold: warn above 1/s, fail above 10/s; source: ctdiag default (ctdiag/checks/README.md#invalid)"
     )
     assert f"remedy: {remedies.LOG_INVALID.action}" in text
     assert f"trade-off: {remedies.LOG_INVALID.trade_off}" in text
@@ -272,8 +272,8 @@ def test_invalid_rate_thresholds_set_for_this_run() -> None:
     passed = counters.invalid_rate(*invalid_window(5), Thresholds(invalid_rate_fail=50))
     assert passed.level is Level.PASS
     assert passed.source == (
-        "ctdiag default (domain.md section 2); "
-        "set for this run (default 10: ctdiag default (domain.md section 2))"
+        "ctdiag default (ctdiag/checks/README.md#invalid); "
+        "set for this run (default 10: ctdiag default (ctdiag/checks/README.md#invalid))"
     )
 
 

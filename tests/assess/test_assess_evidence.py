@@ -98,6 +98,6 @@ def test_sources_each_once_in_order() -> None:
     )
     changed = Thresholds(invalid_rate_fail=20)
     assert sources(changed, "invalid_rate_warn", "invalid_rate_fail") == (
-        "ctdiag default (domain.md section 2); "
-        "set for this run (default 10: ctdiag default (domain.md section 2))"
+        "ctdiag default (ctdiag/checks/README.md#invalid); "
+        "set for this run (default 10: ctdiag default (ctdiag/checks/README.md#invalid))"
     )

@@ -24,7 +24,7 @@ from tests.assess.inputs import (
 )
 
 DEFAULTS = Thresholds()
-UNREPLIED_SOURCE = "ctdiag default (domain.md section 3)"
+UNREPLIED_SOURCE = "ctdiag default (ctdiag/checks/README.md#flows)"
 HALF_OPEN_SOURCE = "ctdiag default (SYN floods, blackholed backends); ctdiag default"
 
 

@@ -111,7 +111,7 @@ def test_loose_and_be_liberal_messages() -> None:
     assert loose is not None
     assert loose.level is Level.FAIL
     assert loose.threshold == "equal to 1"
-    assert loose.source == "domain.md sections 2 and 5"
+    assert loose.source == "kernel nf_conntrack sysctls documentation (ctdiag/checks/README.md#tunables)"
     assert loose.remedy is not None and "nf_conntrack_tcp_loose=1" in loose.remedy.action
     liberal = tunables.tunable(dump, LIBERAL)
     assert liberal is not None
@@ -161,7 +161,7 @@ def test_timeout_rules_at_any_value(value: int) -> None:
     assert level(LIBERAL) is (Level.WARN if value == 1 else Level.PASS)
 
 
-def test_rule_table_matches_domain_section_5() -> None:
+def test_rule_table_matches_the_checks_guide() -> None:
     assert (ESTABLISHED.expect, ESTABLISHED.value) == (Expect.AT_MOST, 86400)
     assert (CLOSE_WAIT.expect, CLOSE_WAIT.value) == (Expect.AT_LEAST, 3600)
     assert (LOOSE.expect, LOOSE.value) == (Expect.EQUALS, 1)
@@ -182,7 +182,7 @@ def test_bridge_nf_call_iptables() -> None:
         "and conntrack (Service DNAT of same-bridge traffic breaks)"
     )
     assert off.threshold == "equal to 1 when br_netfilter is loaded"
-    assert off.source.startswith("domain.md section 5")
+    assert off.source.startswith("Kubernetes network plugin requirements")
     assert off.remedy is not None
     assert "bridge-nf-call-iptables=1" in off.remedy.action and off.remedy.trade_off
     assert dict(off.figures) == {"bridge_nf_call_iptables": 0.0}

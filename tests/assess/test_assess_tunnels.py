@@ -20,7 +20,7 @@ NEAR_MISSES = data("iptables-save-raw-near-misses.txt")
 MULTIPORT = data("iptables-save-raw-multiport.txt")
 NFT_GENEVE = data("nft-ruleset-geneve.txt")
 NFT_SET = data("nft-ruleset-set.txt")
-SOURCE = "domain.md section 5 (openshift-sdn OPENSHIFT-NOTRACK, OVN Geneve 6081)"
+SOURCE = "openshift-sdn OPENSHIFT-NOTRACK, OVN-Kubernetes Geneve 6081 (ctdiag/checks/README.md#tunnels)"
 
 FLANNEL = Tunnel("flannel.1", "vxlan", 8472)
 CALICO = Tunnel("vxlan.calico", "vxlan", 4789)

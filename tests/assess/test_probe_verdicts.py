@@ -9,7 +9,7 @@ from ctdiag.model.probes import ProbeKind, ProbeLevel, ProbeReport, ProbeResult
 from ctdiag.model.verdict import Level, Verdict
 
 TABLE = Verdict(Level.PASS, "default/web:80/tcp: 38 entries DNAT'd to serving endpoints",
-                threshold="fail on any untranslated entry", source="domain.md section 4")
+                threshold="fail on any untranslated entry", source="kube-proxy Service NAT")
 
 
 def _result(level: ProbeLevel, message: str, kind: ProbeKind = ProbeKind.SERVICE_TCP,

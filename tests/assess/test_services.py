@@ -187,7 +187,7 @@ def test_healthy_translations_pass_with_counts_and_zone() -> None:
         "to serving endpoints (10.244.1.21:53 (6), [fd00:10:244:1::15]:53 (2); serving: "
         "10.244.1.21:53, [fd00:10:244:1::15]:53, 10.244.1.23:53); evidence in zone 0 (8)"
     )
-    assert dns.source.startswith("domain.md section 4")
+    assert dns.source.startswith("kube-proxy Service NAT")
     assert dict(dns.figures)["served"] == 8
     web = service_dnat_verdict(flows, "default/web:80/tcp")
     assert web.level is Level.PASS
@@ -393,7 +393,7 @@ def test_unreplied_count_alone_warns_and_thresholds_are_quoted() -> None:
     verdict = unreplied_services_verdict(flows, "default/dns:53/udp")
     assert verdict.level is Level.WARN
     assert "> 5 entries and > 0.5 of its entries" in verdict.threshold
-    assert verdict.source.startswith("ctdiag default (domain.md section 3")
+    assert verdict.source.startswith("ctdiag default (a blackholed endpoint never answers")
     quiet = unreplied_services_verdict(flows, "default/dns:53/udp", max_count=6)
     assert quiet.level is Level.PASS and quiet.evidence == () and quiet.remedy is None
     assert quiet.source.startswith("set for this run (default 5 and 0.5: ctdiag default")

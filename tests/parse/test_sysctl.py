@@ -149,7 +149,7 @@ def test_real_captures_agree_with_each_other() -> None:
     assert grep.get_int(Tunable.BUCKETS) == limits.buckets
     assert grep.get_int(Tunable.COUNT) == limits.count
     assert parse_conntrack_count((DATA / "conntrack-C.txt").read_text()) == limits.count
-    # Kernel defaults, as domain.md section 5 lists them; the capture's namespace is fresh.
+    # Kernel defaults, as the checks guide lists them; the capture's namespace is fresh.
     assert grep.get_int(Tunable.TCP_TIMEOUT_ESTABLISHED) == 432000
     assert grep.get_int(Tunable.TCP_LOOSE) == 1
     assert grep["net.netfilter.nf_log.0"] == "NONE"

@@ -15,7 +15,7 @@ from ctdiag.model.outputs import OutputName, Snapshot
 from ctdiag.parse.stats import ConntrackStats, counter_delta
 from ctdiag.parse.sysctl import Tunable
 
-#: Counters whose growth means lost or refused packets (domain.md section 2).
+#: Counters whose growth means lost or refused packets (checks guide: invalid).
 NOTABLE_COUNTERS = ("drop", "early_drop", "insert_failed", "invalid", "error", "chaintoolong")
 #: A move of the occupancy (count/max) by at least this much is worth noting.
 OCCUPANCY_NOTABLE = 0.05
