@@ -242,7 +242,8 @@ def test_invalid_rate_message() -> None:
     text = verdict.message()
     assert text.splitlines()[0] == (
         "FAIL: INVALID packets: 10.1/s (101 in 10.0 s; 10,000 since boot); "
-        "threshold: warn above 1/s, fail above 10/s; source: ctdiag default (ctdiag/checks/README.md#invalid)"
+        "threshold: warn above 1/s, fail above 10/s; "
+        "source: ctdiag default (ctdiag/checks/README.md#invalid)"
     )
     assert f"remedy: {remedies.LOG_INVALID.action}" in text
     assert f"trade-off: {remedies.LOG_INVALID.trade_off}" in text

@@ -111,7 +111,9 @@ def test_loose_and_be_liberal_messages() -> None:
     assert loose is not None
     assert loose.level is Level.FAIL
     assert loose.threshold == "equal to 1"
-    assert loose.source == "kernel nf_conntrack sysctls documentation (ctdiag/checks/README.md#tunables)"
+    assert loose.source == (
+        "kernel nf_conntrack sysctls documentation (ctdiag/checks/README.md#tunables)"
+    )
     assert loose.remedy is not None and "nf_conntrack_tcp_loose=1" in loose.remedy.action
     liberal = tunables.tunable(dump, LIBERAL)
     assert liberal is not None

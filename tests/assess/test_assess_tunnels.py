@@ -20,7 +20,9 @@ NEAR_MISSES = data("iptables-save-raw-near-misses.txt")
 MULTIPORT = data("iptables-save-raw-multiport.txt")
 NFT_GENEVE = data("nft-ruleset-geneve.txt")
 NFT_SET = data("nft-ruleset-set.txt")
-SOURCE = "openshift-sdn OPENSHIFT-NOTRACK, OVN-Kubernetes Geneve 6081 (ctdiag/checks/README.md#tunnels)"
+SOURCE = (
+    "openshift-sdn OPENSHIFT-NOTRACK, OVN-Kubernetes Geneve 6081 (ctdiag/checks/README.md#tunnels)"
+)
 
 FLANNEL = Tunnel("flannel.1", "vxlan", 8472)
 CALICO = Tunnel("vxlan.calico", "vxlan", 4789)
