@@ -5,8 +5,8 @@ collected) as it is obtained, in the run directory layout of ``ctdiag.collect.st
 ``--snapshot DIR`` makes the nodes saved in DIR the run's nodes: nothing is collected, no
 root is needed, and the checks judge the saved samples with this run's thresholds.
 
-Both are written ``--option=DIR``: as ``--option DIR``, an existing DIR is taken by pytest's
-early argument scan for a test path, before these conftest-registered options are known.
+``--option DIR`` and ``--option=DIR`` both work: the plugin is loaded from its entry point,
+so its options are known before pytest's early scan for test paths.
 """
 
 from __future__ import annotations

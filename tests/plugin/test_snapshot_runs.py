@@ -94,6 +94,17 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str
     assert not (tmp_path / "new").exists()
 
 
+def test_options_take_their_value_after_a_space_too(tmp_path: Path) -> None:
+    """An existing DIR after ``--snapshot`` is the option's value, not a test path (the
+    plugin's options are registered before pytest's early scan)."""
+    save_samples(tmp_path / "run", [make_sample("worker-1", count=800)])
+    spaced = _pytest("--snapshot", str(tmp_path / "run"), "-k", "test_table_occupancy")
+    joined = _pytest(f"--snapshot={tmp_path / 'run'}", "-k", "test_table_occupancy")
+    assert outcomes(spaced) == outcomes(joined) == {
+        "checks/test_capacity.py::test_table_occupancy[worker-1]": "PASSED"
+    }, spaced.stdout + spaced.stderr
+
+
 def test_a_node_that_could_not_be_collected_is_the_same_error_offline(tmp_path: Path) -> None:
     missing = "ctdtest-does-not-exist"
     saving = _pytest("--netns", missing, "--sample-seconds", "0", f"--save-snapshot={tmp_path}/r")
