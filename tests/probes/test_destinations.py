@@ -4,12 +4,15 @@ the self-tests' pod, and what a node's own routes and nat table say it routes.""
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 
 import pytest
 
+from ctdiag.collect.plan import snapshot_plan
 from ctdiag.errors import ProbeTargetError
 from ctdiag.lab.rules import render
 from ctdiag.lab.topology import default_lab
+from ctdiag.model.outputs import CommandOutput, EntrySource, OutputName, Snapshot
 from ctdiag.model.probes import ProbeTargets
 from ctdiag.model.services import ExpectedService, ServiceEndpoint, ServicePort, ServiceProtocol
 from ctdiag.probes.destinations import (
@@ -21,10 +24,12 @@ from ctdiag.probes.destinations import (
 )
 from ctdiag.probes.routed import (
     BASIS,
+    OUTPUTS,
     ipvs_addresses,
     nat_addresses,
     pod_routes,
     routed_targets,
+    snapshot_targets,
 )
 
 API = ProbeTargets(
@@ -213,3 +218,37 @@ def test_nothing_read_means_nothing_may_be_probed() -> None:
     targets = routed_targets("", "", "", "")
     assert targets.empty
     assert refusal(targets, "10.96.0.20") is not None
+
+
+def test_the_snapshot_plan_collects_every_output_the_targets_are_read_from() -> None:
+    plan = {command.name: command.argv for command in snapshot_plan("1.4.7")}
+    assert set(OUTPUTS) <= set(plan)
+    assert plan[OutputName.ROUTES] == ("ip", "-o", "route", "show")
+    assert plan[OutputName.ROUTES6] == ("ip", "-o", "-6", "route", "show")
+
+
+def _output(name: str, text: str, status: int = 0) -> CommandOutput:
+    return CommandOutput(name, ("x",), status, text.encode(), b"", datetime.now(UTC), 0.0)
+
+
+def _snapshot(*outputs: CommandOutput) -> Snapshot:
+    return Snapshot("n", "6.1", "1.4.7", datetime.now(UTC), EntrySource.CONNTRACK_CLI, outputs)
+
+
+def test_a_snapshot_gives_the_same_targets_and_a_failed_output_adds_nothing() -> None:
+    lab = default_lab()
+    nat = render(lab, lab.services)
+    outputs = [_output(OutputName.ROUTES, LAB_ROUTES), _output(OutputName.ROUTES6, LAB_ROUTES6),
+               _output(OutputName.ADDRESSES, LAB_ADDRESSES)]  # fmt: skip
+    assert snapshot_targets(_snapshot(*outputs, _output(OutputName.RULES_NAT, nat))) == (
+        _lab_targets()
+    )
+    # iptables-save missing (127): no Service address, and no endpoint from the nat table.
+    failed = _output(OutputName.RULES_NAT, nat, status=127)
+    without = snapshot_targets(_snapshot(*outputs, failed))
+    assert without.service_addresses == frozenset()
+    assert without.pod_addresses == {pod.ip for pod in lab.pods}  # the routes still count
+    # A snapshot saved before routes were collected: no pod route, nat addresses only.
+    old = snapshot_targets(_snapshot(_output(OutputName.RULES_NAT, nat)))
+    assert old.service_addresses == {"10.96.0.20", "10.96.0.10"}
+    assert old.pod_addresses == {e.ip for svc in lab.services for e in svc.endpoints}
