@@ -114,22 +114,26 @@ def ipvs_addresses(addresses: str) -> set[str]:
     return found
 
 
-def _route_fields(line: str) -> tuple[str, str, dict[str, str]] | None:
-    """(type, destination, options) of one ``ip -o route`` line; ``None`` for multipath."""
+#: (type, destination, via/dev/proto options, every device named) of one route.
+_Route = tuple[str, str, dict[str, str], frozenset[str]]
+
+
+def _route_fields(line: str) -> _Route | None:
+    """One ``ip -o route`` line; a multipath route counts as one through a gateway."""
     words = line.replace("\\", " ").split()
-    if not words or "nexthop" in words:
-        return None
     kind = "unicast"
-    if words[0] in _ROUTE_TYPES:
+    if words and words[0] in _ROUTE_TYPES:
         kind, words = words[0], words[1:]
     if not words:
         return None
-    options = {key: value for key, value in zip(words[1:], [*words[2:], ""], strict=True)
-               if key in ("via", "dev", "proto")}  # fmt: skip
-    return kind, words[0], options
+    pairs = list(zip(words[1:], [*words[2:], ""], strict=True))
+    options = {key: value for key, value in pairs if key in ("via", "dev", "proto")}
+    if "nexthop" in words:
+        options.setdefault("via", "nexthop")
+    return kind, words[0], options, frozenset(value for key, value in pairs if key == "dev")
 
 
-def _routes(*texts: str) -> Iterator[tuple[str, str, dict[str, str]]]:
+def _routes(*texts: str) -> Iterator[_Route]:
     for text in texts:
         for line in text.splitlines():
             if fields := _route_fields(line):
@@ -146,16 +150,13 @@ def _is_subnet(destination: str) -> bool:
 
 def pod_routes(routes: str, routes6: str = "") -> set[str]:
     """Addresses of pod routes (see the module docstring) in ``ip -o route show`` output."""
-    uplinks = set()
-    for kind, destination, options in _routes(routes, routes6):
-        if kind != "unicast" or "dev" not in options:
-            continue
-        if destination == "default" or (
-            options.get("proto") == "kernel" and _is_subnet(destination)
-        ):
-            uplinks.add(options["dev"])
+    uplinks: set[str] = set()
+    for kind, destination, options, devices in _routes(routes, routes6):
+        if kind == "unicast" and (destination == "default" or (
+                options.get("proto") == "kernel" and _is_subnet(destination))):  # fmt: skip
+            uplinks |= devices
     found = set()
-    for kind, destination, options in _routes(routes, routes6):
+    for kind, destination, options, _ in _routes(routes, routes6):
         device = options.get("dev")
         if kind != "unicast" or not device or device in uplinks or device == "lo":
             continue

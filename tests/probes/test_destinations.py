@@ -199,6 +199,13 @@ def test_ipv6_dnat_targets_and_ipvs_service_addresses() -> None:
             "192.168.1.13 dev eth0 weight 1 \n"
             "10.244.1.9 dev lo scope link \n",
             "", set(), id="uplink-host-route"),
+        pytest.param(  # a multipath default route makes both its devices uplinks
+            "default proto static \\\tnexthop via 10.0.0.1 dev bond0 weight 1 \\\tnexthop via "
+            "10.0.1.1 dev bond1 weight 1 \n"
+            "10.0.0.1 dev bond0 scope link \n"
+            "10.0.1.1 dev bond1 scope link \n"
+            "10.244.1.5 dev lxc1 scope link \n",
+            "", {"10.244.1.5"}, id="multipath-default"),
         pytest.param(  # IPv6: host routes carry no scope; every link has its fe80::/64
             "",
             "fd00:1::/64 dev eth0 proto kernel metric 256 pref medium\n"
