@@ -104,8 +104,8 @@ def counter_commands(cli_version: str | None) -> tuple[NodeCommand, ...]:
 
 
 def context_commands() -> tuple[NodeCommand, ...]:
-    """Everything read once: tunables, kernel log, rules, links and addresses, slab sizes,
-    netns id."""
+    """Everything read once: tunables, kernel log, rules, links, addresses and routes, slab
+    sizes, netns id."""
     return (
         NodeCommand(OutputName.SYSCTL, ("sysctl", "-e", *SYSCTL_KEYS)),
         # "table full in netns N" lines name the namespace inode, which the kernel reuses:
@@ -122,6 +122,10 @@ def context_commands() -> tuple[NodeCommand, ...]:
         NodeCommand(OutputName.LINKS, ("ip", "-d", "-o", "link", "show")),
         # The node's own addresses: an untranslated entry to a NodePort counts only on them.
         NodeCommand(OutputName.ADDRESSES, ("ip", "-o", "addr", "show")),
+        # Its routes (ip route shows one family at a time): --probe only targets the pods
+        # and Services the node routes (ctdiag.probes.routed).
+        NodeCommand(OutputName.ROUTES, ("ip", "-o", "route", "show")),
+        NodeCommand(OutputName.ROUTES6, ("ip", "-o", "-6", "route", "show")),
         NodeCommand(OutputName.SLABINFO, ("cat", "/proc/slabinfo")),
     )
 

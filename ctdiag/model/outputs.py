@@ -49,6 +49,8 @@ class OutputName(enum.StrEnum):
     NFT_RULESET = "nft_ruleset"
     LINKS = "links"
     ADDRESSES = "addresses"
+    ROUTES = "routes"
+    ROUTES6 = "routes6"
     SLABINFO = "slabinfo"
     NETNS = "netns"
     NETNS_NAME = "netns_name"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass
+
+#: An IPv4 or IPv6 prefix (a pod CIDR).
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ProbeKind(enum.Enum):
@@ -25,6 +29,32 @@ class ProbeLevel(enum.Enum):
     PASS = "PASS"
     FAIL = "FAIL"
     SKIP = "SKIP"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTargets:
+    """The addresses probes may go to, as the checked cluster or node itself reports them.
+
+    Never built from the expectations being checked: on a cluster from its API (Services'
+    ClusterIPs, running pods' IPs, nodes' pod CIDRs), on a namespace or this machine from
+    what it routes (its nat table's Service addresses and translations, its pod routes).
+
+    Attributes:
+        service_addresses: Service addresses, in the table's normal text form.
+        pod_addresses: pod (and Service endpoint) addresses, in normal text form.
+        pod_networks: prefixes whose every address is a pod address (nodes' pod CIDRs).
+        basis: who reports them, ending the refusal line (``this node routes``).
+    """
+
+    service_addresses: frozenset[str]
+    pod_addresses: frozenset[str]
+    pod_networks: tuple[Network, ...]
+    basis: str
+
+    @property
+    def empty(self) -> bool:
+        """Nothing was reported: every probe would be refused."""
+        return not (self.service_addresses or self.pod_addresses or self.pod_networks)
 
 
 @dataclass(frozen=True, slots=True)

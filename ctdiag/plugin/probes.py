@@ -4,6 +4,12 @@ Once a node is collected, its probes are sent once, from the node's network name
 (through its debug pod on a cluster), and their entries read back and deleted. Service
 ports' results join ``test_service_dnat``; the INVALID and UNREPLIED self-tests are checks
 of their own (``ctdiag/checks/test_probes.py``). Without ``--probe`` nothing is sent.
+
+Where probes may go comes from the cluster or node itself, never from the expected
+Services: on a cluster, its API's ClusterIPs, running pods and pod CIDRs, listed once per
+run (:mod:`ctdiag.collect.kube.probe_targets`; a failed list refuses every probe with its
+line); for ``--local``, ``--netns`` and ``--lab``, what the node's collected nat table and
+routes say it routes to its Services and pods (:mod:`ctdiag.probes.routed`).
 """
 
 from __future__ import annotations
@@ -11,16 +17,21 @@ from __future__ import annotations
 import pytest
 
 from ctdiag.analyze.node_state import NodeState
+from ctdiag.collect.kube.access import connect
+from ctdiag.collect.kube.probe_targets import list_probe_targets
 from ctdiag.collect.node_targets import TargetKind
 from ctdiag.collect.scheduler import SampleScheduler
 from ctdiag.errors import CtdiagError, ProbeTargetError
-from ctdiag.lab.topology import default_lab
-from ctdiag.model.probes import ProbeReport
+from ctdiag.model.probes import ProbeReport, ProbeTargets
 from ctdiag.model.services import ExpectedService, expected_ports
+from ctdiag.plugin.cluster import access_options
 from ctdiag.plugin.nodes import REGISTRY, fail_once
-from ctdiag.probes.run import ProbeOptions, run_probes
+from ctdiag.probes.routed import snapshot_targets
+from ctdiag.probes.run import run_probes
 
 PROBES = pytest.StashKey[dict[str, ProbeReport | str]]()
+#: The cluster's probe targets (or why they could not be listed), listed once per run.
+CLUSTER_TARGETS = pytest.StashKey[ProbeTargets | str]()
 #: Seconds a node's probes may take in all (sending, reading, cleaning up).
 PROBE_TIMEOUT_S = 60.0
 
@@ -44,7 +55,7 @@ def probe_report(
         return None
     done = config.stash.setdefault(PROBES, {})
     if node not in done:
-        done[node] = _probe(config, node, node_scheduler, expected_services)
+        done[node] = _probe(config, node, node_state, node_scheduler, expected_services)
     outcome = done[node]
     if isinstance(outcome, ProbeReport):
         node_state.probe_report = outcome  # the report's DNAT table shows it
@@ -53,17 +64,34 @@ def probe_report(
     return outcome
 
 
-def _probe(config: pytest.Config, node: str, scheduler: SampleScheduler,
+def _cluster_targets(config: pytest.Config) -> ProbeTargets | str:
+    """The cluster's probe targets from its API, or the one line saying why not (once)."""
+    if CLUSTER_TARGETS not in config.stash:
+        try:
+            cluster = connect(access_options(config))
+            try:
+                config.stash[CLUSTER_TARGETS] = list_probe_targets(cluster)
+            finally:
+                cluster.close()
+        except CtdiagError as exc:
+            config.stash[CLUSTER_TARGETS] = f"cannot list where probes may go: {exc}"
+    return config.stash[CLUSTER_TARGETS]
+
+
+def _probe(config: pytest.Config, node: str, state: NodeState, scheduler: SampleScheduler,
            services: tuple[ExpectedService, ...]) -> ProbeReport | str:  # fmt: skip
     target = config.stash[REGISTRY].targets[node]
     if target.kind is TargetKind.SNAPSHOT:
         return ProbeReport(node, (), skipped="a saved snapshot: probes need the live node")
-    options = ProbeOptions()
-    if config.option.lab:  # the lab's pods are the cluster's pods: self-test targets
-        options = ProbeOptions(pod_addresses=tuple(p.ip for p in default_lab().pods))
+    if target.kind is TargetKind.KUBE and not config.option.lab:
+        targets = _cluster_targets(config)
+        if isinstance(targets, str):
+            return f"{node}: probes refused: {targets}"
+    else:  # --local, --netns, --lab: what the node routes, as collected
+        targets = snapshot_targets(state.snapshot)
     try:
-        return run_probes(scheduler.runner(target), expected_ports(services),
-                          timeout=PROBE_TIMEOUT_S, options=options)  # fmt: skip
+        return run_probes(scheduler.runner(target), expected_ports(services), targets,
+                          timeout=PROBE_TIMEOUT_S)  # fmt: skip
     except ProbeTargetError as exc:
         return f"{node}: probes refused: {exc}"
     except CtdiagError as exc:

@@ -15,9 +15,9 @@ from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw
 
 from ctdiag.errors import ProbeTargetError
-from ctdiag.model.probes import CraftedProbe, ProbeKind, ProbeTuple, hostport
+from ctdiag.model.probes import CraftedProbe, ProbeKind, ProbeTargets, ProbeTuple, hostport
 from ctdiag.model.services import ExpectedServicePort, ServiceProtocol
-from ctdiag.probes.destinations import ProbeScope
+from ctdiag.probes.destinations import check_target
 
 DNS_PORT = 53
 #: The name a DNS probe asks for: any answer, NXDOMAIN included, is a reply.
@@ -40,7 +40,7 @@ def _tuple(protocol: str, src: str, sport: int, dst: str, dport: int) -> ProbeTu
 
 
 def craft_service_probe(
-    port: ExpectedServicePort, cluster_ip: str, src: str, sport: int, scope: ProbeScope,
+    port: ExpectedServicePort, cluster_ip: str, src: str, sport: int, targets: ProbeTargets,
     rng: random.Random,
 ) -> CraftedProbe:  # fmt: skip
     """A TCP SYN or a UDP datagram (DNS query on port 53) to ``cluster_ip``:port.
@@ -50,13 +50,13 @@ def craft_service_probe(
         cluster_ip: one of its Service's ClusterIPs.
         src: the node's source address toward ``cluster_ip``.
         sport: the probe's own source port.
-        scope: where probes may go.
+        targets: where probes may go, as the cluster or node reports it.
         rng: source of sequence numbers and DNS ids.
 
     Raises:
-        ProbeTargetError: ``cluster_ip`` is not a Service address of the scope; SCTP.
+        ProbeTargetError: ``cluster_ip`` is not a Service or pod address of ``targets``; SCTP.
     """
-    dst = scope.check(cluster_ip)
+    dst = check_target(targets, cluster_ip)
     number = port.port.port
     endpoints = tuple(hostport(e.ip, e.port) for e in port.port.ready_endpoints)
     if port.port.protocol is ServiceProtocol.TCP:
@@ -79,28 +79,28 @@ def craft_service_probe(
 
 
 def craft_invalid_probe(
-    dst: str, src: str, sport: int, scope: ProbeScope, dport: int = UNREPLIED_PORT
+    dst: str, src: str, sport: int, targets: ProbeTargets, dport: int = UNREPLIED_PORT
 ) -> CraftedProbe:
     """A TCP segment with SYN and RST both set, which conntrack counts as ``invalid``.
 
     Raises:
-        ProbeTargetError: ``dst`` is not a Service or pod address of the scope.
+        ProbeTargetError: ``dst`` is not a pod address of ``targets``.
     """
-    target = scope.check(dst)
+    target = check_target(targets, dst, pod_only=True)
     packet = _ip(src, target) / TCP(sport=sport, dport=dport, flags="SR", seq=1)
     return CraftedProbe(ProbeKind.INVALID, "", bytes(packet),
                         _tuple("tcp", src, sport, target, dport), "TCP SYN+RST")  # fmt: skip
 
 
 def craft_unreplied_probe(
-    dst: str, src: str, sport: int, scope: ProbeScope, dport: int = UNREPLIED_PORT
+    dst: str, src: str, sport: int, targets: ProbeTargets, dport: int = UNREPLIED_PORT
 ) -> CraftedProbe:
     """A UDP datagram to a pod port with no listener: its entry must stay unreplied.
 
     Raises:
-        ProbeTargetError: ``dst`` is not a pod address of the scope.
+        ProbeTargetError: ``dst`` is not a pod address of ``targets``.
     """
-    target = scope.check(dst, pod_only=True)
+    target = check_target(targets, dst, pod_only=True)
     packet = _ip(src, target) / UDP(sport=sport, dport=dport) / Raw(UDP_PAYLOAD)
     return CraftedProbe(ProbeKind.UNREPLIED, "", bytes(packet),
                         _tuple("udp", src, sport, target, dport), "UDP datagram")  # fmt: skip

@@ -1,24 +1,34 @@
 """Where probes may go, and which source ports they use (pure).
 
-Probes only ever target Service and pod addresses of the cluster (or lab) being checked:
-a :class:`ProbeScope` is built from the expected Services (their ClusterIPs, and their
-endpoints' addresses, which are pod addresses) plus any pod addresses the caller knows,
-and every crafted packet's destination is checked against it.
+Probes only ever target addresses the checked cluster or node itself reports: a
+:class:`~ctdiag.model.probes.ProbeTargets` gathered at the edge, from the cluster's API
+(:mod:`ctdiag.collect.kube.probe_targets`) or from what the node routes
+(:mod:`ctdiag.probes.routed`), never from the expectations being checked. The decisions
+here are pure: is this address a Service or pod address of those reports; which pod do the
+self-tests aim at.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import random
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 
 from ctdiag.errors import ProbeTargetError
+from ctdiag.model.probes import ProbeTargets
 from ctdiag.model.services import ExpectedServicePort
 
 #: Source ports come from above Linux's default ephemeral range (32768-60999), so the
 #: node's own sockets are not handed one of them while a probe is under way.
 SOURCE_PORTS = range(61000, 65536)
+
+
+class TargetRole(enum.Enum):
+    """What the reports say an address is."""
+
+    SERVICE = "Service address"
+    POD = "pod address"
 
 
 def normal_address(text: str) -> str:
@@ -31,63 +41,76 @@ def normal_address(text: str) -> str:
         raise ProbeTargetError(f"not an IPv4 or IPv6 address: {text!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeScope:
-    """The addresses probes may target.
+def address_order(address: str) -> tuple[int, int]:
+    """A sort key for normalised addresses: IPv4 before IPv6, then numerically."""
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
 
-    Attributes:
-        service_addresses: ClusterIPs of the expected Services.
-        pod_addresses: endpoint addresses of those Services and pod addresses given.
+
+def target_role(targets: ProbeTargets, address: str) -> TargetRole | None:
+    """What ``address`` is according to ``targets``; ``None``: neither a Service nor a pod.
+
+    A Service address wins over a pod network that happens to contain it.
+
+    Raises:
+        ProbeTargetError: ``address`` is not an IP address.
     """
+    normal = normal_address(address)
+    if normal in targets.service_addresses:
+        return TargetRole.SERVICE
+    if normal in targets.pod_addresses:
+        return TargetRole.POD
+    ip = ipaddress.ip_address(normal)
+    if any(ip.version == net.version and ip in net for net in targets.pod_networks):
+        return TargetRole.POD
+    return None
 
-    service_addresses: frozenset[str]
-    pod_addresses: frozenset[str]
 
-    @classmethod
-    def of(
-        cls, services: Iterable[ExpectedServicePort], pod_addresses: Iterable[str] = ()
-    ) -> ProbeScope:
-        """The scope of ``services`` (ClusterIPs and endpoints) and extra ``pod_addresses``.
+def refusal(targets: ProbeTargets, address: str, *, pod_only: bool = False) -> str | None:
+    """Why probes may not go to ``address`` (one line), or ``None`` when they may.
 
-        Raises:
-            ProbeTargetError: a pod address that is not an IP address.
-        """
-        ports = tuple(services)
-        svc = {normal_address(ip) for p in ports for ip in p.service.cluster_ips}
-        pods = {normal_address(e.ip) for p in ports for e in p.port.endpoints}
-        pods |= {normal_address(ip) for ip in pod_addresses}
-        return cls(frozenset(svc), frozenset(pods))
+    Args:
+        targets: what the cluster or node reports.
+        address: the destination.
+        pod_only: only a pod address will do (the self-tests).
+    """
+    try:
+        role = target_role(targets, address)
+    except ProbeTargetError as exc:
+        return str(exc)
+    if role is TargetRole.POD or (role is TargetRole.SERVICE and not pod_only):
+        return None
+    if role is TargetRole.SERVICE:
+        return f"{address} is a Service address, not a pod address {targets.basis}"
+    if pod_only:
+        return f"{address} is not a pod address {targets.basis}"
+    return f"{address} is neither a Service address nor a pod address {targets.basis}"
 
-    def check(self, address: str, *, pod_only: bool = False) -> str:
-        """``address`` normalised, if probes may target it.
 
-        Args:
-            address: the destination.
-            pod_only: only a pod address will do (the UNREPLIED self-test).
+def check_target(targets: ProbeTargets, address: str, *, pod_only: bool = False) -> str:
+    """``address`` normalised, if probes may go there.
 
-        Raises:
-            ProbeTargetError: anything else (one line naming the address).
-        """
-        normal = normal_address(address)
-        if normal in self.pod_addresses or (not pod_only and normal in self.service_addresses):
-            return normal
-        what = "a pod address" if pod_only else "a Service or pod address"
-        raise ProbeTargetError(
-            f"refusing to probe {address}: not {what} of the cluster being checked"
-        )
+    Raises:
+        ProbeTargetError: they may not (``probe refused: WHY``, one line).
+    """
+    why = refusal(targets, address, pod_only=pod_only)
+    if why is not None:
+        raise ProbeTargetError(f"probe refused: {why}")
+    return normal_address(address)
 
-    def default_pod(self, services: Sequence[ExpectedServicePort]) -> str:
-        """The self-tests' target: the first ready endpoint of the first Service with one.
 
-        Raises:
-            ProbeTargetError: no pod address is known.
-        """
-        for port in services:
-            for endpoint in port.port.ready_endpoints:
+def self_test_target(
+    targets: ProbeTargets, services: Sequence[ExpectedServicePort]
+) -> str | None:
+    """The self-tests' pod: the first ready endpoint the reports call a pod address, else
+    the lowest reported pod address; ``None`` when no pod address is reported."""
+    for port in services:
+        for endpoint in port.port.ready_endpoints:
+            if refusal(targets, endpoint.ip, pod_only=True) is None:
                 return normal_address(endpoint.ip)
-        if self.pod_addresses:
-            return sorted(self.pod_addresses)[0]
-        raise ProbeTargetError("no pod address to aim the self-tests at (no ready endpoint)")
+    if targets.pod_addresses:
+        return min(targets.pod_addresses, key=address_order)
+    return None
 
 
 def pick_source_ports(count: int, used: Collection[int], rng: random.Random) -> list[int]:

@@ -7,6 +7,10 @@ the node's namespace), :class:`~ctdiag.collect.runners.LocalRunner` for ``--loca
 Packets sent there go through the node's OUTPUT and POSTROUTING hooks, where kube-proxy's
 ``KUBE-SERVICES`` DNATs them, so the node's own table holds their entries.
 
+Where probes may go is the caller's :class:`~ctdiag.model.probes.ProbeTargets`, what the
+cluster or node itself reports (never the expected Services being checked): a Service port
+whose address is not in it is refused (a FAIL result, one line) and nothing is sent to it.
+
 Order of work: ``python3 -c pass`` (127: SKIP with the reason); the node's source address
 per target (the sender's ``route`` mode); one listing per source address to choose source
 ports unused in the table; the INVALID self-test alone between two readings of the
@@ -25,9 +29,9 @@ from dataclasses import dataclass
 
 from ctdiag.collect.plan import COMMAND_TIMEOUT
 from ctdiag.collect.runners import MISSING_COMMAND_STATUS, CommandRunner
-from ctdiag.errors import CollectionError, ProbeTargetError
+from ctdiag.errors import CollectionError
 from ctdiag.model.entries import ConntrackEntry
-from ctdiag.model.probes import CraftedProbe, ProbeKind, ProbeReport, ProbeResult
+from ctdiag.model.probes import CraftedProbe, ProbeKind, ProbeReport, ProbeResult, ProbeTargets
 from ctdiag.model.services import ExpectedServicePort, ServiceProtocol
 from ctdiag.probes import verdicts
 from ctdiag.probes.crafting import (
@@ -36,7 +40,12 @@ from ctdiag.probes.crafting import (
     craft_service_probe,
     craft_unreplied_probe,
 )
-from ctdiag.probes.destinations import ProbeScope, pick_source_ports
+from ctdiag.probes.destinations import (
+    check_target,
+    pick_source_ports,
+    refusal,
+    self_test_target,
+)
 from ctdiag.probes.node_table import NodeTable, find_entry
 from ctdiag.probes.sender import PYTHON_PROBE, run_sender
 
@@ -50,16 +59,14 @@ class ProbeOptions:
 
     Attributes:
         reply_wait_s: how long the sender listens for replies (0-10 s).
-        pod_addresses: more pod addresses probes may target (besides Service endpoints).
         self_test_target: the pod address of the self-tests (default: the first ready
-            endpoint of the first Service).
+            endpoint the targets call a pod address, else their lowest pod address).
         self_test_port: the port of the self-tests; nothing must listen there.
         cleanup: delete the probes' entries afterwards.
         seed: seeds source ports, sequence numbers and DNS ids (``None``: random).
     """
 
     reply_wait_s: float = REPLY_WAIT_S
-    pod_addresses: tuple[str, ...] = ()
     self_test_target: str | None = None
     self_test_port: int = UNREPLIED_PORT
     cleanup: bool = True
@@ -77,9 +84,9 @@ _Plan = tuple[list[tuple[ExpectedServicePort, str]], list[ProbeResult], str | No
 
 
 def _plan(
-    services: Sequence[ExpectedServicePort], scope: ProbeScope, options: ProbeOptions
+    services: Sequence[ExpectedServicePort], targets: ProbeTargets, options: ProbeOptions
 ) -> _Plan:
-    """(probed ports with their ClusterIP, SKIP results, self-test target), all validated."""
+    """(probed ports with their ClusterIP, SKIP and refused results, self-test target)."""
     probed: list[tuple[ExpectedServicePort, str]] = []
     skips: list[ProbeResult] = []
     for port in services:
@@ -91,17 +98,19 @@ def _plan(
             why = "no ready endpoint to translate to: not probed"
             skips.append(verdicts.port_skipped(port.id, kind, why))
         else:
-            probed += [(port, scope.check(ip)) for ip in port.service.cluster_ips]
+            for ip in port.service.cluster_ips:
+                refused = refusal(targets, ip)
+                if refused is None:
+                    probed.append((port, check_target(targets, ip)))
+                else:
+                    skips.append(verdicts.refused(port.id, kind, refused))
     if options.self_test_target is not None:
-        return probed, skips, scope.check(options.self_test_target, pod_only=True)
-    try:
-        return probed, skips, scope.default_pod(services)
-    except ProbeTargetError:
-        return probed, skips, None
+        return probed, skips, check_target(targets, options.self_test_target, pod_only=True)
+    return probed, skips, self_test_target(targets, services)
 
 
 def run_probes(
-    runner: CommandRunner, services: Sequence[ExpectedServicePort], *,
+    runner: CommandRunner, services: Sequence[ExpectedServicePort], targets: ProbeTargets, *,
     timeout: float = COMMAND_TIMEOUT, options: ProbeOptions = ProbeOptions(),
 ) -> ProbeReport:  # fmt: skip
     """Probe every TCP/UDP Service port with ready endpoints, plus the two self-tests.
@@ -109,6 +118,8 @@ def run_probes(
     Args:
         runner: runs commands in the node's network namespace.
         services: the expected Service ports (their ClusterIPs are probed).
+        targets: where probes may go, as the cluster or node itself reports it; a ClusterIP
+            outside it is refused (a FAIL result naming it) and never sent to.
         timeout: seconds each command on the node may take.
         options: see :class:`ProbeOptions`.
 
@@ -116,14 +127,19 @@ def run_probes(
         The node's report; ``skipped`` says why when the node has no ``python3``.
 
     Raises:
-        ProbeTargetError: a target outside the cluster's Service and pod addresses
-            (before anything is sent).
+        ProbeTargetError: ``options.self_test_target`` is not a pod address of ``targets``
+            (before anything runs).
         CollectionError: a command timed out, the sender failed (no raw sockets), or the
             table could not be read.
     """
     node = runner.node
-    scope = ProbeScope.of(services, options.pod_addresses)
-    probed, skips, pod = _plan(services, scope, options)
+    probed, skips, pod = _plan(services, targets, options)
+    no_self_tests = [
+        verdicts.port_skipped("", kind, f"no pod address {targets.basis} to aim the self-tests at")
+        for kind in (ProbeKind.UNREPLIED, ProbeKind.INVALID)
+    ]
+    if not probed and pod is None:  # everything refused or skipped: nothing runs on the node
+        return ProbeReport(node, (*skips, *no_self_tests))
     python = runner.run("probe_python", PYTHON_PROBE, timeout=timeout)
     if python.exit_status == MISSING_COMMAND_STATUS:
         why = python.error_text.strip().splitlines()[-1:] or ["not found"]
@@ -133,21 +149,18 @@ def run_probes(
                               command=PYTHON_PROBE)  # fmt: skip
     rng = random.Random(options.seed)
     table = NodeTable(runner, timeout=timeout)
-    targets = sorted({ip for _, ip in probed} | ({pod} if pod else set()))
-    sources = _routes(runner, targets, timeout)
+    destinations = sorted({ip for _, ip in probed} | ({pod} if pod else set()))
+    sources = _routes(runner, destinations, timeout)
     used = {e.orig.sport for src in set(sources.values()) for e in table.entries_from(src)}
     ports = iter(pick_source_ports(len(probed) + 2, {p for p in used if p}, rng))
-    batch = [craft_service_probe(port, ip, sources[ip], next(ports), scope, rng)
+    batch = [craft_service_probe(port, ip, sources[ip], next(ports), targets, rng)
              for port, ip in probed]  # fmt: skip
-    self_tests: list[ProbeResult] = []
-    if pod is None:
-        reason = "no pod address known to aim the self-tests at"
-        self_tests = [verdicts.port_skipped("", k, reason)
-                      for k in (ProbeKind.UNREPLIED, ProbeKind.INVALID)]  # fmt: skip
-    else:
-        batch.append(craft_unreplied_probe(pod, sources[pod], next(ports), scope,
+    self_tests: list[ProbeResult] = no_self_tests
+    if pod is not None:
+        batch.append(craft_unreplied_probe(pod, sources[pod], next(ports), targets,
                                            options.self_test_port))  # fmt: skip
-        invalid = craft_invalid_probe(pod, sources[pod], next(ports), scope, options.self_test_port)
+        invalid = craft_invalid_probe(pod, sources[pod], next(ports), targets,
+                                      options.self_test_port)  # fmt: skip
         self_tests = [_invalid_self_test(runner, table, invalid, timeout)]
     outcomes = _send(runner, batch, options.reply_wait_s, timeout)
     entries = {src: table.entries_from(src) for src in {p.flow.src for p in batch}}

@@ -94,6 +94,16 @@ def judge_unreplied(
     return _result(probe, ProbeLevel.PASS, message, sent=True, entry=entry, replies=replies)
 
 
+def refused(port_id: str, kind: ProbeKind, why: str) -> ProbeResult:
+    """A Service port's probe refused before anything was sent (FAIL): its address is not a
+    Service or pod address the cluster or node reports; ``why`` is the line of
+    :func:`~ctdiag.probes.destinations.refusal`."""
+    message = f"probe of {port_id} refused: {why}"
+    return ProbeResult(port_id=port_id, kind=kind, sent=False, entry_found=False,
+                       translated_to=None, reply_seen=False, invalid_delta=None,
+                       level=ProbeLevel.FAIL, message=message)  # fmt: skip
+
+
 def port_skipped(port_id: str, kind: ProbeKind, why: str) -> ProbeResult:
     """A probe that was not sent, and why (SKIP)."""
     what = port_id or f"{kind.value} self-test"

@@ -1,12 +1,14 @@
 """Probes against the real kernel: they pass on the healthy lab, and each verdict fails when
 its kernel effect is prevented (NOTRACK, a listener that answers, a raw-table DROP, a
 missing Service rule). Probes are sent from the lab's node namespace, as a debug pod
-(hostNetwork) sends them from a node's.
+(hostNetwork) sends them from a node's, and only where the node itself routes Services and
+pods (read from it): an expected address it does not route gets no packet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +23,15 @@ from ctdiag.lab.scenario_model import ScenarioOptions
 from ctdiag.lab.scenarios import scenario
 from ctdiag.lab.topology import LabNode
 from ctdiag.model.probes import ProbeLevel, ProbeReport
-from ctdiag.model.services import ExpectedServicePort
+from ctdiag.model.services import (
+    ExpectedService,
+    ExpectedServicePort,
+    ServiceEndpoint,
+    ServicePort,
+    ServiceProtocol,
+)
 from ctdiag.probes.crafting import UNREPLIED_PORT
+from ctdiag.probes.routed import read_targets
 from ctdiag.probes.run import ProbeOptions, run_probes
 
 pytestmark = pytest.mark.needs_root
@@ -45,7 +54,8 @@ ECHO = (
 
 
 def _probe(lab: LabNode, ports: tuple[ExpectedServicePort, ...], **options: object) -> ProbeReport:
-    report = run_probes(NetnsRunner(lab.namespace), ports, timeout=10,
+    runner = NetnsRunner(lab.namespace)
+    report = run_probes(runner, ports, read_targets(runner), timeout=10,
                         options=ProbeOptions(**options))  # type: ignore[arg-type]  # fmt: skip
     assert report.skipped is None
     return report
@@ -145,3 +155,47 @@ def test_missing_dnat_fails_the_web_probe_not_translated(
     assert "entry found but not translated (reply from 10.96.0.20:80)" in web.message
     (dns,) = report.service(DNS)
     assert dns.level is ProbeLevel.PASS
+
+
+def test_the_lab_node_routes_its_services_and_pods_and_nothing_else(lab: LabNode) -> None:
+    targets = read_targets(NetnsRunner(lab.namespace))
+    assert targets.service_addresses == {svc.cluster_ip for svc in lab.services}
+    assert targets.pod_addresses == {pod.ip for pod in lab.pods}
+    assert targets.basis == "this node routes"
+
+
+def _sent_to(lab: LabNode, address: str) -> int:
+    """Packets the node's raw OUTPUT counting rule for ``address`` has seen."""
+    saved = run(["iptables-save", "-c", "-t", "raw"], namespace=lab.namespace).stdout
+    match = re.search(rf"^\[(\d+):\d+\] -A OUTPUT -d {re.escape(address)}/32$", saved, re.M)
+    assert match, saved
+    return int(match[1])
+
+
+def test_an_expected_address_the_node_does_not_route_gets_no_packet(
+    lab: LabNode, lab_ports: tuple[ExpectedServicePort, ...]
+) -> None:
+    # The issue's case: an --expect file naming the lab's external host (on the uplink's
+    # subnet, reachable) as a Service and as its endpoint. Listed first, so the old scope,
+    # built from the file, would also have aimed the self-tests at it.
+    outside = ExpectedService("default", "outside", ("198.18.0.100",), (
+        ServicePort(80, ServiceProtocol.TCP, 80, (ServiceEndpoint(lab.external.ip, 80),)),
+    ))  # fmt: skip
+    ports = (*outside.expected_ports(), *lab_ports)
+    with _rule(lab, "raw", "-d", "198.18.0.100/32"), _rule(lab, "raw", "-d", "10.96.0.20/32"):
+        report = _probe(lab, ports, reply_wait_s=0.3)
+        sent_outside, sent_web = _sent_to(lab, "198.18.0.100"), _sent_to(lab, "10.96.0.20")
+        flows = observe.read_flows(lab.namespace)
+    (refused,) = report.service("default/outside:80/tcp")
+    assert refused.message == (
+        "probe of default/outside:80/tcp refused: 198.18.0.100 is neither a Service address "
+        "nor a pod address this node routes"
+    )
+    assert refused.level is ProbeLevel.FAIL and not refused.sent
+    assert sent_outside == 0 and sent_web >= 1  # the counter counts; nothing went outside
+    assert not [f for f in flows if f.orig_dst == lab.external.ip]
+    # The other probes ran, and the self-tests went to a pod the node routes.
+    assert [r.level for r in report.service(WEB) + report.service(DNS)] == [ProbeLevel.PASS] * 2
+    unreplied = report.unreplied_self_test
+    assert unreplied is not None and unreplied.level is ProbeLevel.PASS, unreplied
+    assert unreplied.sent and lab.external.ip not in unreplied.message

@@ -1,5 +1,6 @@
 """Verdicts from table entries (pure), the sender program run locally without privileges,
-and :func:`run_probes` against a scripted runner (skip without python3, refusals first)."""
+and :func:`run_probes` against a scripted runner (skip without python3, refusals before
+anything runs)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ctdiag.collect.runners import LocalRunner
 from ctdiag.errors import ProbeTargetError
 from ctdiag.model.entries import ConntrackEntry
 from ctdiag.model.outputs import CommandOutput
-from ctdiag.model.probes import ProbeKind, ProbeLevel
+from ctdiag.model.probes import ProbeLevel, ProbeTargets
 from ctdiag.parse.listing import parse_listing
 from ctdiag.probes.crafting import (
     craft_invalid_probe,
@@ -26,10 +27,10 @@ from ctdiag.probes.node_table import find_entry
 from ctdiag.probes.run import ProbeOptions, run_probes
 from ctdiag.probes.sender import SENDER_SOURCE, sender_argv
 from ctdiag.probes.verdicts import judge_invalid, judge_service, judge_unreplied
-from tests.probes.test_crafting import NODE, PORTS, SCOPE
+from tests.probes.test_crafting import NODE, PORTS, TARGETS
 
 WEB = next(p for p in PORTS if p.id == "default/web:80/tcp")
-SYN = craft_service_probe(WEB, "10.96.0.20", NODE, 61111, SCOPE, random.Random(0))
+SYN = craft_service_probe(WEB, "10.96.0.20", NODE, 61111, TARGETS, random.Random(0))
 SENT = "sent TCP SYN tcp 198.18.0.11:61111 -> 10.96.0.20:80"
 
 
@@ -76,7 +77,7 @@ def test_service_probe_fails_saying_what_was_found(entry: ConntrackEntry | None,
 
 
 def test_invalid_self_test_needs_the_counter_to_rise() -> None:
-    probe = craft_invalid_probe("10.244.1.11", "10.244.1.1", 62000, SCOPE)
+    probe = craft_invalid_probe("10.244.1.11", "10.244.1.1", 62000, TARGETS)
     assert judge_invalid(probe, 5, 6).level is ProbeLevel.PASS
     assert judge_invalid(probe, 2**32 - 1, 0).invalid_delta == 1  # a wrap
     failed = judge_invalid(probe, 7, 7)
@@ -85,7 +86,7 @@ def test_invalid_self_test_needs_the_counter_to_rise() -> None:
 
 
 def test_unreplied_self_test_needs_an_unreplied_entry() -> None:
-    probe = craft_unreplied_probe("10.244.1.11", "10.244.1.1", 62001, SCOPE)
+    probe = craft_unreplied_probe("10.244.1.11", "10.244.1.1", 62001, TARGETS)
     base = "udp      17 28 src=10.244.1.1 dst=10.244.1.11 sport=62001 dport=33434 "
     unreplied = _entry(base + "[UNREPLIED] src=10.244.1.11 dst=10.244.1.1 sport=33434 dport=62001")
     replied = _entry(base + "src=10.244.1.11 dst=10.244.1.1 sport=33434 dport=62001")
@@ -128,7 +129,7 @@ class ScriptedRunner:
 
 def test_without_python3_the_probes_skip_with_the_reason() -> None:
     runner = ScriptedRunner({"python3": (127, b"ctdiag: cannot run python3: not in image x\n")})
-    report = run_probes(runner, PORTS)
+    report = run_probes(runner, PORTS, TARGETS)
     assert report.skipped == (
         "no python3 on worker-x to send probes: ctdiag: cannot run python3: not in image x"
     )
@@ -138,7 +139,27 @@ def test_without_python3_the_probes_skip_with_the_reason() -> None:
 
 def test_a_foreign_self_test_target_is_refused_before_anything_runs() -> None:
     runner = ScriptedRunner({})
-    with pytest.raises(ProbeTargetError, match=r"refusing to probe 1\.1\.1\.1: not a pod address"):
-        run_probes(runner, PORTS, options=ProbeOptions(self_test_target="1.1.1.1"))
+    match = r"probe refused: 1\.1\.1\.1 is not a pod address the cluster reports"
+    with pytest.raises(ProbeTargetError, match=match):
+        run_probes(runner, PORTS, TARGETS, options=ProbeOptions(self_test_target="1.1.1.1"))
     assert runner.ran == []
-    assert ProbeKind.INVALID.value == "invalid"
+
+
+def test_addresses_nobody_reports_are_refused_one_line_each_and_nothing_runs() -> None:
+    # The expected Services name 10.96.0.20 and 10.244.1.11; the cluster reports neither
+    # (only a Service elsewhere): nothing may be sent, so nothing runs on the node at all.
+    elsewhere = ProbeTargets(frozenset({"10.96.0.99"}), frozenset(), (), "this node routes")
+    runner = ScriptedRunner({})
+    web_only = [p for p in PORTS if p.id == "default/web:80/tcp"]
+    report = run_probes(runner, web_only, elsewhere)
+    assert runner.ran == []
+    (web,) = report.service("default/web:80/tcp")
+    assert web.level is ProbeLevel.FAIL and not web.sent and not web.entry_found
+    assert web.message == (
+        "probe of default/web:80/tcp refused: 10.96.0.20 is neither a Service address nor a "
+        "pod address this node routes"
+    )
+    assert report.invalid_self_test is not None and report.unreplied_self_test is not None
+    for test in (report.invalid_self_test, report.unreplied_self_test):
+        assert test.level is ProbeLevel.SKIP and not test.sent
+        assert test.message.endswith("no pod address this node routes to aim the self-tests at")

@@ -9,4 +9,6 @@ imports ``kubernetes``.
 - :mod:`~ctdiag.collect.kube.pod_runner`: a node's commands in its pod (image, else
   ``chroot /host``).
 - :mod:`~ctdiag.collect.kube.session`: one run's pods, one per node, all removed at the end.
+- :mod:`~ctdiag.collect.kube.probe_targets`: where ``--probe`` may send packets, as the API
+  reports (ClusterIPs, running pods, pod CIDRs).
 """

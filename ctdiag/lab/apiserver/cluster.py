@@ -22,6 +22,7 @@ class LabApiNode:
         labels: extra labels; ``kubernetes.io/hostname``, ``kubernetes.io/os`` and
             ``node-role.kubernetes.io/worker`` are always added.
         host_missing: programs absent from the node's host filesystem (``chroot /host``).
+        pod_cidrs: ``spec.podCIDRs`` (empty: none, as where the CNI allocates its own).
     """
 
     name: str
@@ -30,6 +31,7 @@ class LabApiNode:
     ready: bool = True
     labels: tuple[tuple[str, str], ...] = ()
     host_missing: frozenset[str] = frozenset()
+    pod_cidrs: tuple[str, ...] = ("10.244.1.0/24",)
 
     def all_labels(self) -> dict[str, str]:
         """The labels a kubelet registers, then the extra ones."""
@@ -40,6 +42,27 @@ class LabApiNode:
             "node-role.kubernetes.io/worker": "",
             **dict(self.labels),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LabApiPod:
+    """A workload pod, served as Running with its IP (read only: nothing runs it).
+
+    Attributes:
+        name: pod name.
+        namespace: Kubernetes namespace.
+        node: the node it is scheduled on.
+        ip: ``status.podIP`` (the node's address for a host-network pod).
+        host_network: ``spec.hostNetwork``.
+        phase: ``status.phase``.
+    """
+
+    name: str
+    namespace: str
+    node: str
+    ip: str
+    host_network: bool = False
+    phase: str = "Running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +139,9 @@ def lab_services_from_topology(lab: LabNode) -> tuple[LabApiService, ...]:
         )
         for namespace, name in ports
     )
+
+
+def lab_pods_from_topology(lab: LabNode, node: str) -> tuple[LabApiPod, ...]:
+    """The pods of a lab topology as Running pods on ``node``, in ``default``."""
+    return tuple(LabApiPod(name=pod.name, namespace="default", node=node, ip=pod.ip)
+                 for pod in lab.pods)  # fmt: skip

@@ -2,12 +2,16 @@
 
 Watches stream newline-delimited JSON events; without a resourceVersion (or with ``0``)
 they start with an ADDED event per matching object. An object that starts or stops
-matching the selectors shows up as ADDED or DELETED, as in Kubernetes.
+matching the selectors shows up as ADDED or DELETED, as in Kubernetes. Lists honour
+``limit`` and ``continue`` (the token is an offset into the matching objects of the
+current store, not a consistent snapshot as a real server keeps).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import time
 from dataclasses import dataclass
@@ -61,6 +65,8 @@ class ListQuery:
     watch: bool
     resource_version: int | None
     timeout_s: float
+    limit: int = 0
+    start: int = 0
 
     def matches(self, obj: Obj) -> bool:
         return self.labels.matches(obj["metadata"].get("labels")) and self.fields.matches(obj)
@@ -82,7 +88,29 @@ def parse_query(request: web.Request, resource: str) -> ListQuery:
     except ValueError:
         raise bad_request(f"invalid query: {request.query_string}") from None
     watch = query.get("watch", "").lower() in {"true", "1"}
-    return ListQuery(labels, fields, watch, version, timeout)
+    try:
+        limit = int(query.get("limit") or 0)
+        start = _continue_offset(query.get("continue") or "")
+    except ValueError:
+        raise bad_request(f"invalid query: {request.query_string}") from None
+    return ListQuery(labels, fields, watch, version, timeout, max(limit, 0), start)
+
+
+def _continue_token(start: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"start": start}).encode()).decode()
+
+
+def _continue_offset(token: str) -> int:
+    """The offset a ``continue`` token of :func:`_continue_token` stands for (0: none)."""
+    if not token:
+        return 0
+    try:
+        start = json.loads(base64.urlsafe_b64decode(token.encode()))["start"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise ValueError(token) from None
+    if not isinstance(start, int) or start < 0:
+        raise ValueError(token)
+    return start
 
 
 def _in_scope(obj: Obj, namespace: str | None) -> bool:
@@ -114,12 +142,18 @@ async def list_or_watch(
         return await _watch(request, state, resource, namespace, query)
     items, version = state.store.objects(resource, namespace)
     kind, api_version = LIST_KINDS[resource]
+    matching = [o for o in items if query.matches(o)]
+    end = query.start + query.limit if query.limit else len(matching)
+    metadata: dict[str, Any] = {"resourceVersion": str(version)}
+    if end < len(matching):
+        metadata["continue"] = _continue_token(end)
+        metadata["remainingItemCount"] = len(matching) - end
     return web.json_response(
         {
             "kind": kind,
             "apiVersion": api_version,
-            "metadata": {"resourceVersion": str(version)},
-            "items": [_list_item(o) for o in items if query.matches(o)],
+            "metadata": metadata,
+            "items": [_list_item(o) for o in matching[query.start:end]],
         }
     )
 

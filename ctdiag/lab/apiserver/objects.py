@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ctdiag.lab.apiserver.cluster import LabApiNode
+from ctdiag.lab.apiserver.cluster import LabApiNode, LabApiPod
 
 Obj = dict[str, Any]
 
@@ -88,6 +88,8 @@ def node_ready_condition(ready: bool) -> Obj:
 def node_object(node: LabApiNode) -> Obj:
     """A v1 Node for ``node`` with Ready reflecting ``node.ready``."""
     resources = {"cpu": str(os.cpu_count() or 1), "memory": _memory_ki(), "pods": "110"}
+    cidrs = list(node.pod_cidrs)
+    spec = {"podCIDR": cidrs[0], "podCIDRs": cidrs} if cidrs else {}
     heartbeat = now()
     pressure = [
         {
@@ -113,7 +115,7 @@ def node_object(node: LabApiNode) -> Obj:
             "labels": node.all_labels(),
             "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
         },
-        "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]},
+        "spec": spec,
         "status": {
             "capacity": resources,
             "allocatable": resources,
@@ -135,6 +137,34 @@ def node_object(node: LabApiNode) -> Obj:
                 "operatingSystem": "linux",
                 "architecture": _architecture(),
             },
+        },
+    }
+
+
+def workload_pod_object(pod: LabApiPod, host_ip: str) -> Obj:
+    """A v1 Pod as a kubelet reports a running workload: scheduled, started, with its IP."""
+    started = now()
+    ip = host_ip if pod.host_network else pod.ip
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": {"app": pod.name}},
+        "spec": {
+            "nodeName": pod.node,
+            "hostNetwork": pod.host_network,
+            "containers": [{"name": pod.name, "image": "docker.io/nicolaka/netshoot"}],
+            "restartPolicy": "Always",
+            "schedulerName": "default-scheduler",
+            "serviceAccountName": "default",
+        },
+        "status": {
+            "phase": pod.phase,
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "startTime": started,
+            "qosClass": "BestEffort",
         },
     }
 

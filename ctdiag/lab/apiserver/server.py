@@ -26,11 +26,16 @@ from aiohttp import web
 
 from ctdiag.lab.apiserver import discovery, exec_ws, routes_core, routes_pods
 from ctdiag.lab.apiserver.access import api_middleware
-from ctdiag.lab.apiserver.cluster import LabApiNode, LabApiService
+from ctdiag.lab.apiserver.cluster import LabApiNode, LabApiPod, LabApiService
 from ctdiag.lab.apiserver.faults import LabFaults
 from ctdiag.lab.apiserver.images import ImageFilesystems
 from ctdiag.lab.apiserver.kubelet import start_waiting_pods
-from ctdiag.lab.apiserver.objects import namespace_object, node_object, node_ready_condition
+from ctdiag.lab.apiserver.objects import (
+    namespace_object,
+    node_object,
+    node_ready_condition,
+    workload_pod_object,
+)
 from ctdiag.lab.apiserver.services import endpoint_slice_objects, service_object
 from ctdiag.lab.apiserver.state import STATE, ApiState, DeleteRecord
 from ctdiag.lab.apiserver.tls import make_certificate
@@ -55,17 +60,24 @@ def _app(state: ApiState) -> web.Application:
     return app
 
 
-def _seed(state: ApiState, services: Sequence[LabApiService]) -> None:
+def _seed(
+    state: ApiState, services: Sequence[LabApiService], pods: Sequence[LabApiPod]
+) -> None:
     store = state.store
     store.create("namespaces", namespace_object("default", {}, {}))
     for node in state.nodes.values():
         store.create("nodes", node_object(node))
+    namespaces = [*(svc.namespace for svc in services), *(pod.namespace for pod in pods)]
+    for namespace in dict.fromkeys(namespaces):
+        if store.get("namespaces", "", namespace) is None:
+            store.create("namespaces", namespace_object(namespace, {}, {}))
     for svc in services:
-        if store.get("namespaces", "", svc.namespace) is None:
-            store.create("namespaces", namespace_object(svc.namespace, {}, {}))
         store.create("services", service_object(svc))
         for piece in endpoint_slice_objects(svc, {}):
             store.create("endpointslices", piece)
+    for pod in pods:
+        host = state.nodes[pod.node].ip if pod.node in state.nodes else ""
+        store.create("pods", workload_pod_object(pod, host))
 
 
 def write_kubeconfig(path: Path, url: str, ca_pem: bytes, token: str) -> None:
@@ -168,11 +180,11 @@ class _Runtime:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def start(
-        self, state_args: dict[str, Any], services: Sequence[LabApiService],
+        self, state_args: dict[str, Any], seed: tuple[Sequence[LabApiService], Sequence[LabApiPod]],
         sock: socket.socket, context: Any,
     ) -> ApiState:
         self.state = state = ApiState(**state_args)
-        _seed(state, services)
+        _seed(state, *seed)
         self.runner = web.AppRunner(_app(state), access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
         await web.SockSite(self.runner, sock, ssl_context=context).start()
@@ -206,6 +218,7 @@ def serve_lab_api(
     nodes: Sequence[LabApiNode],
     *,
     services: Sequence[LabApiService] = (),
+    pods: Sequence[LabApiPod] = (),
     faults: LabFaults | None = None,
     kubeconfig: Path | None = None,
 ) -> Iterator[LabApiServer]:
@@ -214,6 +227,7 @@ def serve_lab_api(
     Args:
         nodes: the cluster's nodes (exec in their pods runs in their network namespaces).
         services: Services to serve, with their EndpointSlices.
+        pods: workload pods to list as Running (nothing runs them).
         faults: faults to inject (a fresh, empty :class:`LabFaults` when ``None``).
         kubeconfig: where to write the kubeconfig (a temporary file when ``None``).
 
@@ -236,7 +250,8 @@ def serve_lab_api(
         }
         runtime.thread.start()
         state = runtime.call(
-            runtime.start(state_args, services, sock, cert.server_context()), _START_TIMEOUT_S
+            runtime.start(state_args, (services, pods), sock, cert.server_context()),
+            _START_TIMEOUT_S,
         )
         config_path = kubeconfig if kubeconfig is not None else workdir / "kubeconfig"
         write_kubeconfig(config_path, url, cert.ca_cert.read_bytes(), token)
