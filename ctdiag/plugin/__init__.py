@@ -12,10 +12,13 @@ the library:
 - :mod:`~ctdiag.plugin.snapshots`: ``--save-snapshot`` and ``--snapshot``;
 - :mod:`~ctdiag.plugin.probes`: ``--probe``;
 - :mod:`~ctdiag.plugin.verdicts`: thresholds, ``judge`` and WARN outcomes;
-- :mod:`~ctdiag.plugin.report`: the HTML report, JUnit properties and ``summary.json``.
+- :mod:`~ctdiag.plugin.report`: the HTML report, JUnit properties and ``summary.json``;
+- :mod:`~ctdiag.plugin.rootdir`: ``--snapshot DIR`` with a space does not move pytest's
+  rootdir.
 """
 
 pytest_plugins = [
+    "ctdiag.plugin.rootdir",
     "ctdiag.plugin.cluster",
     "ctdiag.plugin.nodes",
     "ctdiag.plugin.services",

@@ -101,8 +101,18 @@ def test_options_take_their_value_after_a_space_too(tmp_path: Path) -> None:
     spaced = _pytest("--snapshot", str(tmp_path / "run"), "-k", "test_table_occupancy")
     joined = _pytest(f"--snapshot={tmp_path / 'run'}", "-k", "test_table_occupancy")
     assert outcomes(spaced) == outcomes(joined) == {
-        "checks/test_capacity.py::test_table_occupancy[worker-1]": "PASSED"
+        "checks/test_capacity.py::test_table_occupancy[worker-1]": "WARN"  # 80 % full
     }, spaced.stdout + spaced.stderr
+    assert "configfile: tox.ini" in spaced.stdout  # the clone's, not none found beside DIR
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "ctdiag.checks", "--snapshot",
+         str(tmp_path / "run"), "-k", "test_table_occupancy"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and f"rootdir: {elsewhere}" in done.stdout, done.stdout
+    assert not (tmp_path / "run" / ".pytest_cache").exists()  # nothing written into the run
 
 
 def test_a_node_that_could_not_be_collected_is_the_same_error_offline(tmp_path: Path) -> None:
