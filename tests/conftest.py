@@ -12,6 +12,8 @@ from collections.abc import Generator
 
 import pytest
 
+from tests.installed import InstalledCtdiag, install
+
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -42,3 +44,9 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where everything it needs must exist: {reason}"
     return report
+
+
+@pytest.fixture(scope="session")
+def installed_ctdiag(tmp_path_factory: pytest.TempPathFactory) -> InstalledCtdiag:
+    """ctdiag pip-installed from the repository into a new venv (tests/installed.py)."""
+    return install(tmp_path_factory.mktemp("installed"))
