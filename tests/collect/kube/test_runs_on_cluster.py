@@ -17,6 +17,7 @@ import pytest
 
 from ctdiag.lab.apiserver.server import LabApiServer
 from tests.collect.kube.conftest import assert_nothing_left
+from tests.installed import InstalledCtdiag
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.needs_root
@@ -195,3 +196,17 @@ def test_xdist_workers_judge_the_services_the_controller_listed_once(node_netns:
         listed = [p for m, p in api.requests() if m == "GET" and p.startswith("/api/v1/services")]
         assert len(listed) == 1  # by the controller; the workers got them from it
         assert_nothing_left(api)
+
+
+def test_installed_package_checks_a_cluster_node_from_another_directory(
+    lab_api: LabApiServer, installed_ctdiag: InstalledCtdiag
+) -> None:
+    done = installed_ctdiag.run("-m", "pytest", "--pyargs", "ctdiag.checks", "-rA",
+                                "--kubeconfig", str(lab_api.kubeconfig), "--node", "worker-a",
+                                "--sample-seconds", "0")  # fmt: skip
+    assert "PASSED test_capacity.py::test_table_occupancy[worker-a]" in done.stdout, (
+        done.stdout[-3000:] + done.stderr[-2000:]
+    )
+    assert " error" not in done.stdout.splitlines()[-1]
+    assert len(_creates(lab_api)) == 1
+    assert_nothing_left(lab_api)
