@@ -188,7 +188,10 @@ class CtdiagReport:
         check = CheckResult.from_json(data_) if isinstance(data_, dict) else None
         # The verdict's message is in the check's block; that section is for the terminal.
         sections = [(h, c) for h, c in report.sections if h != VERDICT_SECTION]
-        data[:] = result_log(report.longrepr, report.longreprtext, check, sections,
+        # str(longrepr), not longreprtext: under xdist that starts with the worker's line
+        # ("[gw0] linux -- Python 3.11.7 /path/to/python").
+        text = "" if report.longrepr is None else str(report.longrepr)
+        data[:] = result_log(report.longrepr, text, check, sections,
                              root=str(self.config.rootpath), redact=self.redactor.text)  # fmt: skip
 
     @pytest.hookimpl(optionalhook=True)

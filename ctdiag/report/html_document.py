@@ -152,7 +152,7 @@ def result_log(
 
     Args:
         longrepr: the report's ``longrepr``.
-        longrepr_text: the report's ``longreprtext``.
+        longrepr_text: the report's ``longrepr`` as text.
         check: the result whose block is under the row, if it has one.
         sections: the captured sections ``(header, content)`` to show.
         root: the run's root directory.

@@ -3,7 +3,8 @@ the checks it should (the rest pass), and nothing of the lab is left behind. The
 checks run once per lab Service port (``test_stale_dnat[ctdlab-node1-default/dns:53/udp]``).
 
 Each case is a real ``python -m pytest --lab --lab-scenario ...`` run; outcomes are read from
-its JUnit XML (WARN is the ``ctdiag_level`` property of a passing test case).
+its JUnit XML, where each case is named by its ``ctdiag_test_id`` property (the pytest node
+id) and WARN is the ``ctdiag_level`` property of a passing case.
 """
 
 from __future__ import annotations
@@ -71,14 +72,16 @@ def _qualified(name: str) -> str:
 def _outcomes(junit: Path) -> dict[str, str]:
     outcomes = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        name = case.get("name", "")
-        levels = [p.get("value") for p in case.iter("property") if p.get("name") == "ctdiag_level"]
+        properties = [(p.get("name"), p.get("value") or "") for p in case.iter("property")]
+        test_ids = [value for key, value in properties if key == "ctdiag_test_id"]
+        name = test_ids[0].split("::", 1)[1] if test_ids else case.get("name", "")
+        levels = [value for key, value in properties if key == "ctdiag_level"]
         if case.find("error") is not None:
             outcomes[name] = "error"
         elif case.find("failure") is not None:
             outcomes[name] = "failed"
-        elif case.find("skipped") is not None:
-            outcomes[name] = "skipped"
+        elif any(s.get("type") != "ctdiag.warn" for s in case.iter("skipped")):
+            outcomes[name] = "skipped"  # a WARN may be <skipped> with --junit-warn-as-skipped
         else:
             outcomes[name] = "warn" if levels == ["WARN"] else "passed"
     return outcomes

@@ -273,3 +273,18 @@ def test_two_reports_in_one_folder_keep_a_summary_each(pytester: pytest.Pytester
     assert sorted(p.name for p in (pytester.path / "out").glob("*.json")) == [
         "first.summary.json", "second.summary.json"
     ]  # fmt: skip
+
+
+def test_under_xdist_the_log_has_no_worker_line_and_warn_is_labelled(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_report(pytester, "{'node-a': samples.node_state}", "{}", "-n", "2")
+    assert result.parseoutcomes() == {"failed": 1, "passed": 2, "warned": 1, "skipped": 1}
+    data = report_data((pytester.path / "out" / "report.html").read_text())
+    runs = {nodeid: runs[0] for nodeid, runs in data["tests"].items()}
+    assert runs["test_checks.py::test_warned[node-a]"]["result"] == "WARN"
+    for run in runs.values():  # "[gw0] linux -- Python 3.11 /path/to/python" stays out
+        assert "[gw" not in run["log"] and " -- Python " not in run["log"], run["log"]
+    assert runs["test_checks.py::test_hostile[node-a]"]["log"] == ""
+    junit = ET.parse(pytester.path / "out" / "junit.xml").getroot()
+    assert {case.get("classname") for case in junit.iter("testcase")} == {"node-a"}
