@@ -36,6 +36,11 @@ _PASSED_CELL = '<td class="col-result">Passed</td>'
 _COUNTED = (("Failed", "failed"), (WARN_RESULT, "WARN"), ("Passed", "passed"),
             ("Skipped", "skipped"), ("Error", "error"), ("XFailed", "xfailed"),
             ("XPassed", "xpassed"), ("Rerun", "rerun"))  # fmt: skip
+#: pytest-html's script. Text from a node can spell the JavaScript above, but never a
+#: <script> element (it is escaped), so the script is searched for in these only.
+_SCRIPT = re.compile(r"(<script>)(.*?)(</script>)", re.DOTALL)
+
+
 def _blob(document: str) -> tuple[re.Match[str], dict[str, Any]] | None:
     match = _BLOB.search(document)
     if match is None:
@@ -76,8 +81,10 @@ def label_warnings(document: str, warned: Collection[str]) -> str:
     does not have the shape of pytest-html 4.2, the document unchanged."""
     found = _blob(document)
     filters = list(_PASSED_FILTER.finditer(document))
-    if (found is None or len(filters) != 1 or document.count(_JS_FILTERS) != 1
-            or document.count(_JS_ORDER) != 1):  # fmt: skip
+    scripts = [m for m in _SCRIPT.finditer(document) if _JS_FILTERS in m.group(2)]
+    if (found is None or len(filters) != 1 or len(scripts) != 1
+            or scripts[0].group(2).count(_JS_FILTERS) != 1
+            or scripts[0].group(2).count(_JS_ORDER) != 1):  # fmt: skip
         return document
     match, data = found
     labelled = 0
@@ -107,8 +114,10 @@ def label_warnings(document: str, warned: Collection[str]) -> str:
         f'<span class="passed">{passed} {box.group(5)}</span>'
     )
     document = f"{document[: box.start()]}{warn_box}{passed_box}{document[box.end() :]}"
-    document = document.replace(_JS_FILTERS, f"{_JS_FILTERS}'warn', ", 1)
-    return document.replace(_JS_ORDER, f"{_JS_ORDER}'{WARN_RESULT}', ", 1)
+    script = next(m for m in _SCRIPT.finditer(document) if _JS_FILTERS in m.group(2))
+    code = script.group(2).replace(_JS_FILTERS, f"{_JS_FILTERS}'warn', ", 1)
+    code = code.replace(_JS_ORDER, f"{_JS_ORDER}'{WARN_RESULT}', ", 1)
+    return f"{document[: script.start(2)]}{code}{document[script.end(2) :]}"
 
 
 def count_line(document: str) -> str:
