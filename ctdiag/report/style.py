@@ -84,6 +84,7 @@ LAYOUT = """
 .ctdiag-verdict.v-WARN{border-left-color:#9a5b00}.ctdiag-verdict.v-PASS{border-left-color:#2e7d32}
 .ctdiag-verdict p{margin:.35em 0}.ctdiag-verdict .ctdiag-table{width:100%}
 .ctdiag-findings td:nth-child(-n+2){white-space:nowrap}
+/* pytest-html drops an empty log's text (it is in the check's block), not its grey box */
 .logwrapper:not(:has(.log)){display:none}
 .ctdiag-meta{margin:.2em 0}.ctdiag-meta code{padding:0 .2em}
 .ctdiag-table{border-collapse:collapse;margin:.3em 0}
@@ -96,6 +97,8 @@ LAYOUT = """
 .ctdiag-note{font-style:italic}
 .ctdiag-outputs pre,.ctdiag-evidence pre{max-height:30em;overflow:auto;padding:.4em;
  white-space:pre;font-size:90%}
+/* long entries scroll in their block instead of widening the results table past the page */
+.ctdiag-evidence{max-width:calc(100vw - 5em);overflow-x:auto}
 """
 
 
