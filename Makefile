@@ -4,13 +4,14 @@
 REPORT := reports/ctdiag-report.html
 
 # The embedded default: build the lab, run every check against it, write the HTML report
-# (summary.json beside it), tear the lab down (also on failure), print where the report is.
+# (its summary.json beside it, named after it), tear the lab down (also on failure), print
+# where the report is.
 # Needs root.
 lab: setup
 	@mkdir -p reports
 	.venv/bin/python -m pytest --lab --probe --html=$(REPORT) --self-contained-html \
 		--junitxml=reports/junit.xml; status=$$?; \
-		echo "ctdiag report: $(CURDIR)/$(REPORT) (figures: $(CURDIR)/reports/summary.json)"; \
+		echo "ctdiag report: $(CURDIR)/$(REPORT) (figures: $(CURDIR)/$(REPORT:.html=.summary.json))"; \
 		exit $$status
 
 setup:

@@ -71,8 +71,9 @@ def fail_once(request: pytest.FixtureRequest, missing: str, message: str) -> NoR
     first = reported.setdefault(missing, request.node.nodeid)
     if first != request.node.nodeid:
         # Line None: pytest's skip summary folds equal (location, None, reason) into one line.
-        request.node.stash[UNAVAILABLE] = (first, None, f"not run: {missing}")
-        pytest.skip(f"not run: {missing} (see the error of {first})")
+        reason = f"not run: {missing} (its error: {first.rpartition('::')[2]})"
+        request.node.stash[UNAVAILABLE] = (first, None, reason)
+        pytest.skip(reason)
     request.node.stash[UNAVAILABLE] = message
     pytest.fail(message, pytrace=False)
 

@@ -1,17 +1,18 @@
 """The HTML report (pytest-html) and summary.json: per-node sections, evidence, redaction.
 
 Options: ``--redact`` (addresses become tokens in the HTML report, JUnit XML and
-summary.json), ``--summary-json PATH`` (default: ``summary.json`` beside the ``--html``
-report), ``--report-lines N`` (lines of each raw output attached). The content is built by
-:mod:`ctdiag.report`; the :class:`CtdiagReport` plugin only moves data between pytest,
-pytest-html and it. Files are written on the controller only (never by pytest-xdist
-workers).
+summary.json), ``--summary-json PATH`` (default: the ``--html`` report's name with
+``.summary.json``), ``--report-lines N`` (lines of each raw output attached),
+``--junit-warn-as-skipped``. The content is built by :mod:`ctdiag.report`; the
+:class:`CtdiagReport` plugin only moves data between pytest, pytest-html and it, and at the
+end of the session reshapes the files pytest-html and pytest's junitxml wrote (verdict
+first, WARN labelled, cases grouped by node). Files are written on the controller only
+(never by pytest-xdist workers).
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import pickle
 import socket
 from collections.abc import Generator
@@ -24,12 +25,17 @@ from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
 from ctdiag.plugin.nodes import REGISTRY, NodeRegistry
-from ctdiag.plugin.verdicts import THRESHOLDS, VERDICT
+from ctdiag.plugin.report_files import finish_files, redact_files, summary_file
+from ctdiag.plugin.verdicts import THRESHOLDS, VERDICT, VERDICT_SECTION
 from ctdiag.report.environment import node_environment, report_title, run_environment
 from ctdiag.report.evidence import check_extra, node_anchor
 from ctdiag.report.figures import DEFAULT_OUTPUT_LINES, node_figures
+from ctdiag.report.front_page import front_page
+from ctdiag.report.html_document import result_log
+from ctdiag.report.junit_xml import TEST_ID_PROPERTY
 from ctdiag.report.model import CheckResult, NodeFigures, Outcome
 from ctdiag.report.redact import Redactor
+from ctdiag.report.run_verdict import run_verdict
 from ctdiag.report.sections import level_badge, node_section, node_views, overview
 from ctdiag.report.summary_json import summary_document, summary_text
 
@@ -44,8 +50,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="replace every IP address by a token (one address, one token) in the "
                          "HTML report, JUnit XML and summary.json")  # fmt: skip
     group.addoption("--summary-json", dest="ctdiag_summary_json", metavar="PATH",
-                    help="write per-node figures and check levels as JSON to PATH "
-                         "(default: summary.json beside the --html report)")  # fmt: skip
+                    help="write the verdict, per-node figures and check levels as JSON to "
+                         "PATH (default: the --html report's name with .summary.json, "
+                         "reports/x.html -> reports/x.summary.json)")  # fmt: skip
+    group.addoption("--junit-warn-as-skipped", action="store_true",
+                    dest="ctdiag_junit_warn_as_skipped",
+                    help="in the --junitxml file, mark passing WARN checks <skipped> "
+                         "(type ctdiag.warn) so CI counts them apart; they always carry "
+                         "'WARN: finding' in <system-out>")  # fmt: skip
     group.addoption("--report-lines", dest="ctdiag_report_lines", type=int, metavar="N",
                     default=DEFAULT_OUTPUT_LINES,
                     help="lines of each raw output attached to the HTML report "
@@ -59,17 +71,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(report, "ctdiag-report")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(WorkerFigures(report), "ctdiag-report-xdist")
-
-
-def _summary_path(config: pytest.Config) -> Path | None:
-    if hasattr(config, "workerinput"):
-        return None
-    chosen = config.option.ctdiag_summary_json or (
-        str(Path(config.option.htmlpath).parent / "summary.json")
-        if getattr(config.option, "htmlpath", None)
-        else None
-    )
-    return Path.cwd() / Path(os.path.expandvars(chosen)).expanduser() if chosen else None
 
 
 def _node_of(item: pytest.Item) -> str | None:
@@ -109,7 +110,7 @@ class CtdiagReport:
         self.started = datetime.now(UTC)
         self.results: list[CheckResult] = []
         self.figures: dict[str, NodeFigures] = {}
-        self.summary_path = _summary_path(config)
+        self.summary_path = summary_file(config)
         self.summary_written = False
 
     @property
@@ -140,6 +141,9 @@ class CtdiagReport:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         node = _node_of(item)
+        if node is not None and report.when == "setup":
+            # Names the case in the JUnit XML, which is reshaped at the end by this id.
+            item.user_properties.append((TEST_ID_PROPERTY, report.nodeid))
         wanted = report.when == "call" or (report.when == "setup" and not report.passed)
         if node is None or not wanted:
             return report
@@ -179,6 +183,18 @@ class CtdiagReport:
         cells.insert(3, f'<td class="col-level">{level}</td>')
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        data_ = getattr(report, CHECK_ATTRIBUTE, None)
+        check = CheckResult.from_json(data_) if isinstance(data_, dict) else None
+        # The verdict's message is in the check's block; that section is for the terminal.
+        sections = [(h, c) for h, c in report.sections if h != VERDICT_SECTION]
+        # str(longrepr), not longreprtext: under xdist that starts with the worker's line
+        # ("[gw0] linux -- Python 3.11.7 /path/to/python").
+        text = "" if report.longrepr is None else str(report.longrepr)
+        data[:] = result_log(report.longrepr, text, check, sections,
+                             root=str(self.config.rootpath), redact=self.redactor.text)  # fmt: skip
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
@@ -215,18 +231,17 @@ class CtdiagReport:
         path.write_text(summary_text(document, self.redactor), encoding="utf-8")
         self.summary_written = True
 
-    def _redact_files(self) -> None:
-        option = self.config.option
-        html_path = getattr(option, "htmlpath", None)
-        if html_path:
-            path = Path.cwd() / Path(os.path.expandvars(html_path)).expanduser()
-            if path.is_file():
-                path.write_text(self.redactor.html_document(path.read_text("utf-8")), "utf-8")
-        junit = getattr(option, "xmlpath", None)
-        if junit:
-            path = Path(os.path.expandvars(junit)).expanduser().absolute()
-            if path.is_file():
-                path.write_text(self.redactor.text(path.read_text("utf-8")), "utf-8")
+    def _finish_files(self) -> None:
+        registry = self.registry
+        failures = registry.failures if registry is not None else {}
+        views = node_views(self.nodes, self.figures, failures, self.results)
+        verdict = run_verdict(self.nodes, failures, self.results)
+        front = front_page(verdict, {v.name: v.anchor for v in views}, self.redactor)
+        warned = {
+            r.nodeid for r in self.results if r.level == "WARN" and r.outcome is Outcome.PASSED
+        }
+        results = {result.nodeid: result for result in self.results}
+        finish_files(self.config, front=front, warned=warned, results=results)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
@@ -241,8 +256,10 @@ class CtdiagReport:
             if self.summary_path is not None:
                 self._write_summary(self.summary_path)
         result = yield
+        if controller and (self.nodes or self.results):
+            self._finish_files()
         if controller and self.redactor.enabled:
-            self._redact_files()
+            redact_files(session.config, self.redactor)
         return result
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

@@ -18,6 +18,8 @@ from ctdiag.model.verdict import Level, Verdict
 VERDICT = pytest.StashKey[Verdict]()
 THRESHOLDS = pytest.StashKey[Thresholds]()
 WARNED = "warned"
+#: The report section holding a passing verdict's message (shown by ``-rA``).
+VERDICT_SECTION = "ctdiag verdict"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,7 +82,7 @@ def pytest_runtest_makereport(
         return report
     verdict = item.stash.get(VERDICT, None)
     if report.when == "call" and verdict is not None and verdict.level is not Level.FAIL:
-        report.sections.append(("ctdiag verdict", verdict.message()))
+        report.sections.append((VERDICT_SECTION, verdict.message()))
     return report
 
 

@@ -18,6 +18,8 @@ def check_extra(result: CheckResult, esc: Redactor, anchor: str | None) -> str:
     parts = [f"<p>{level_badge(result.level)} {esc.html(result.finding)}</p>"]
     if result.remedy:
         parts.append(f"<p>remedy: {esc.html(result.remedy)}</p>")
+    if result.trade_off:
+        parts.append(f"<p>trade-off: {esc.html(result.trade_off)}</p>")
     if result.figures:
         rows = "".join(
             f'<tr><th>{esc.html(name)}</th><td class="num">{value:,.6g}</td></tr>'

@@ -106,6 +106,11 @@ class Outcome(enum.StrEnum):
     ERROR = "error"
 
 
+#: Lines pytest puts between the parts of a chained exception.
+_CHAINING = frozenset({
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+})  # fmt: skip
 #: The level shown for a test without a verdict, by outcome.
 LEVEL_WITHOUT_VERDICT = {
     Outcome.PASSED: "PASS",
@@ -126,7 +131,8 @@ class CheckResult:
         outcome: how the test ended.
         level: ``PASS``, ``WARN``, ``FAIL`` (from the verdict), or ``ERROR``/``SKIP``.
         finding: the verdict's headline, or the error or skip line.
-        remedy: what to do, with its trade-off, empty when none.
+        remedy: what to do, empty when none.
+        trade_off: what doing it costs, empty when no remedy.
         evidence: the verdict's evidence lines (already capped by the check).
         evidence_total: how many evidence lines existed before capping.
         figures: the verdict's named numbers.
@@ -139,6 +145,7 @@ class CheckResult:
     level: str
     finding: str
     remedy: str = ""
+    trade_off: str = ""
     evidence: tuple[str, ...] = ()
     evidence_total: int = 0
     figures: tuple[tuple[str, float], ...] = ()
@@ -158,16 +165,25 @@ class CheckResult:
         if verdict is None:
             level = LEVEL_WITHOUT_VERDICT[outcome]
             return cls(nodeid, check, node, outcome, level, line)
-        remedy = (
-            f"{verdict.remedy.action} (trade-off: {verdict.remedy.trade_off})"
-            if verdict.remedy is not None
-            else ""
-        )
+        remedy = verdict.remedy
         return cls(
-            nodeid, check, node, outcome, verdict.level.name, verdict.headline, remedy,
+            nodeid, check, node, outcome, verdict.level.name, verdict.headline,
+            remedy.action if remedy is not None else "",
+            remedy.trade_off if remedy is not None else "",
             verdict.evidence, max(verdict.evidence_total, len(verdict.evidence)),
             verdict.figures,
         )  # fmt: skip
+
+    def says_all_of(self, text: str) -> bool:
+        """Whether a test's failure text says no more than this result: the verdict's
+        message, or only the error or skip line (possibly chained to itself)."""
+        if not text.strip() or text.startswith(f"{self.level}: {self.finding}"):
+            return True
+        lines = {line.strip() for line in text.splitlines() if line.strip()} - _CHAINING
+        return all(
+            line.removeprefix("Failed: ").removeprefix("Skipped: ") == self.finding
+            for line in lines
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -178,6 +194,7 @@ class CheckResult:
             "level": self.level,
             "finding": self.finding,
             "remedy": self.remedy,
+            "trade_off": self.trade_off,
             "evidence": list(self.evidence),
             "evidence_total": self.evidence_total,
             "figures": [[name, value] for name, value in self.figures],
@@ -193,6 +210,7 @@ class CheckResult:
             level=str(data["level"]),
             finding=str(data["finding"]),
             remedy=str(data["remedy"]),
+            trade_off=str(data["trade_off"]),
             evidence=tuple(str(line) for line in data["evidence"]),
             evidence_total=int(data["evidence_total"]),
             figures=tuple((str(name), float(value)) for name, value in data["figures"]),

@@ -18,31 +18,12 @@ from ctdiag.report import charts
 from ctdiag.report.model import CheckResult, NodeFigures, Outcome
 from ctdiag.report.raw_outputs import outputs_html
 from ctdiag.report.redact import Redactor
+from ctdiag.report.run_verdict import SEVERITY
 from ctdiag.report.service_table import service_dnat_table
 from ctdiag.report.summary_json import counter_metric
 
-LEVELS = ("FAIL", "ERROR", "WARN", "PASS", "SKIP")
 #: Rankings drawn as charts show this many bars at most.
 TOP = 10
-
-STYLE = """<style>
-.ctdiag-node,.ctdiag-overview{margin:1.2em 0;padding:.6em 1em;border:1px solid #ccc;
- border-radius:4px;background:#fff}
-.ctdiag-node h2,.ctdiag-overview h2{margin:.2em 0}.ctdiag-node h3{margin:.9em 0 .3em}
-.ctdiag-meta{color:#444;margin:.2em 0}.ctdiag-meta code{background:#f3f3f3;padding:0 .2em}
-.ctdiag-table{border-collapse:collapse;margin:.3em 0}
-.ctdiag-table td,.ctdiag-table th{border:1px solid #ddd;padding:2px 8px;text-align:left;
- vertical-align:top}
-.ctdiag-table td.num{text-align:right;font-variant-numeric:tabular-nums}
-.ctdiag-charts{display:flex;flex-wrap:wrap;gap:.6em}
-.ctdiag-chart{max-width:100%;height:auto}
-.ctdiag-level{font-weight:bold;padding:0 .4em;border-radius:3px;color:#fff;background:#777}
-.ctdiag-level.l-PASS{background:#2e7d32}.ctdiag-level.l-WARN{background:#b26a00}
-.ctdiag-level.l-FAIL{background:#c62828}.ctdiag-level.l-ERROR{background:#6a1b9a}
-.ctdiag-problem,.ctdiag-error{color:#b71c1c}.ctdiag-note{color:#555;font-style:italic}
-.ctdiag-outputs pre,.ctdiag-evidence pre{max-height:30em;overflow:auto;background:#f7f7f7;
- padding:.4em;white-space:pre;font-size:90%}
-</style>"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +39,7 @@ class NodeView:
 
 def level_badge(level: str) -> str:
     """A coloured level label (unknown levels get the neutral colour)."""
-    known = level if level in LEVELS else "other"
+    known = level if level in SEVERITY else "other"
     return f'<span class="ctdiag-level l-{known}">{html.escape(level)}</span>'
 
 
@@ -83,7 +64,7 @@ def node_views(
 
 
 def _levels(view: NodeView) -> str:
-    counts = {level: sum(r.level == level for r in view.checks) for level in LEVELS}
+    counts = {level: sum(r.level == level for r in view.checks) for level in SEVERITY}
     shown = [f"{level_badge(level)} {n}" for level, n in counts.items() if n]
     return " ".join(shown) or "no checks ran"
 
@@ -123,7 +104,7 @@ def overview(views: Sequence[NodeView], esc: Redactor) -> str:
         else ""
     )
     return (
-        f'{STYLE}<section class="ctdiag-overview"><h2>Nodes</h2>{note}'
+        f'<section class="ctdiag-overview"><h2>Nodes</h2>{note}'
         '<table class="ctdiag-table"><tr><th>node</th><th>status</th><th>occupancy</th>'
         f"<th>entries (count of max)</th><th>checks</th></tr>{''.join(rows)}</table></section>"
     )

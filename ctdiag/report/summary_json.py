@@ -4,7 +4,8 @@ Figures node_exporter exports keep its names (``node_nf_conntrack_entries``,
 ``node_nf_conntrack_entries_limit``, ``node_nf_conntrack_stat_{found,invalid,ignore,insert,
 insert_failed,drop,early_drop,search_restart}``: node_exporter's names), so dashboards and
 alerts built on those names read ours; what node_exporter lacks is named
-``ctdiag_nf_conntrack_...``. The schema is documented in the README ("Report").
+``ctdiag_nf_conntrack_...``. The keys are documented in the README ("Report"); the JSON
+Schema every document satisfies ships beside this module (:data:`SCHEMA_FILE`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ctdiag
 from ctdiag.assess.thresholds import Thresholds
 from ctdiag.report.model import CheckResult, NodeFigures
 from ctdiag.report.redact import Redactor
+from ctdiag.report.run_verdict import node_level, run_verdict
 
 SCHEMA = "ctdiag-summary"
-#: Bump on any change a reader of the previous version would misread.
-SCHEMA_VERSION = 1
+#: Bump on any change a reader of the previous version would misread (2: ``verdict``,
+#: per node ``level``, per check ``remedy`` and ``trade_off``).
+SCHEMA_VERSION = 2
+#: The JSON Schema of the document (package data).
+SCHEMA_FILE = Path(__file__).with_name("summary.schema.json")
 #: The per-CPU statistics node_exporter exports (summed over CPUs), by counter name.
 NODE_EXPORTER_STATS = (
     "found", "invalid", "ignore", "insert", "insert_failed", "drop", "early_drop",
@@ -74,6 +80,8 @@ def _check(result: CheckResult) -> dict[str, Any]:
         "level": result.level,
         "outcome": result.outcome.value,
         "finding": result.finding,
+        "remedy": result.remedy or None,
+        "trade_off": result.trade_off or None,
         "figures": dict(result.figures),
     }
 
@@ -84,9 +92,9 @@ def _node(
     failure: str | None,
     checks: Sequence[CheckResult],
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {}
+    mine = [result for result in checks if result.node == name]
     if figures is not None:
-        entry["status"] = "collected"
+        entry: dict[str, Any] = {"status": "collected", "level": node_level(mine, failure)}
         entry.update(
             kernel_release=figures.kernel_release,
             conntrack_version=figures.conntrack_version,
@@ -98,10 +106,11 @@ def _node(
             table=figures.summary.to_json() if figures.summary is not None else None,
         )
     elif failure is not None:
-        entry.update(status="collection_failed", error=failure)
+        entry = {"status": "collection_failed", "level": node_level(mine, failure),
+                 "error": failure}  # fmt: skip
     else:
-        entry["status"] = "not_collected"
-    entry["checks"] = {result.check: _check(result) for result in checks if result.node == name}
+        entry = {"status": "not_collected", "level": node_level(mine, failure)}
+    entry["checks"] = {result.check: _check(result) for result in mine}
     return entry
 
 
@@ -139,6 +148,7 @@ def summary_document(
         "title": title,
         "generated_at": generated_at.isoformat(),
         "redacted": redacted,
+        "verdict": run_verdict(names, failures, checks).level,
         "thresholds": dict(thresholds.items()),
         "levels": levels,
         "nodes": {

@@ -5,8 +5,9 @@ checks run once per lab Service port (``test_stale_dnat[ctdlab-node1-default/dns
 Each case is a real ``python -m pytest --lab --lab-reuse --lab-scenario ...`` run against
 one lab the module keeps (:class:`tests.held_lab.SharedLab`): each run switches its scenario
 on and off again, and the lab is rebuilt only after the runs that leave drops or kernel-log
-lines behind. Outcomes are read from its JUnit XML (WARN is the ``ctdiag_level`` property of
-a passing test case). Building and removing the lab per run is tested in test_suite_runs.py.
+lines behind. Outcomes are read from its JUnit XML, where each case is named by its
+``ctdiag_test_id`` property (the pytest node id) and WARN is the ``ctdiag_level`` property
+of a passing case. Building and removing the lab per run is tested in test_suite_runs.py.
 """
 
 from __future__ import annotations
@@ -84,14 +85,16 @@ def _qualified(name: str) -> str:
 def _outcomes(junit: Path) -> dict[str, str]:
     outcomes = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        name = case.get("name", "")
-        levels = [p.get("value") for p in case.iter("property") if p.get("name") == "ctdiag_level"]
+        properties = [(p.get("name"), p.get("value") or "") for p in case.iter("property")]
+        test_ids = [value for key, value in properties if key == "ctdiag_test_id"]
+        name = test_ids[0].split("::", 1)[1] if test_ids else case.get("name", "")
+        levels = [value for key, value in properties if key == "ctdiag_level"]
         if case.find("error") is not None:
             outcomes[name] = "error"
         elif case.find("failure") is not None:
             outcomes[name] = "failed"
-        elif case.find("skipped") is not None:
-            outcomes[name] = "skipped"
+        elif any(s.get("type") != "ctdiag.warn" for s in case.iter("skipped")):
+            outcomes[name] = "skipped"  # a WARN may be <skipped> with --junit-warn-as-skipped
         else:
             outcomes[name] = "warn" if levels == ["WARN"] else "passed"
     return outcomes

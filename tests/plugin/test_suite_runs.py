@@ -7,6 +7,7 @@ real kernel; the lab must be gone afterwards whatever the outcome.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -17,6 +18,8 @@ import pytest
 from ctdiag.lab.lifecycle import exclusive_lab
 from ctdiag.lab.netns import lab_namespaces
 from tests.paths import ROOT
+from tests.report.report_file import report_data
+from tests.report.synthetic_run import valid_summary
 
 
 def _assert_lab_gone() -> None:
@@ -41,9 +44,25 @@ def test_lab_run_writes_report_and_junit_and_leaves_nothing(tmp_path: Path) -> N
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[ctdiag] ctdlab-node1: collecting from conntrack-tools" in done.stdout
     assert "PASSED checks/test_capacity.py::test_table_occupancy[ctdlab-node1]" in done.stdout
-    assert "ctdlab-node1" in html.read_text()
-    cases = ET.parse(junit).getroot().iter("testcase")
-    assert {case.get("name") for case in cases} >= {"test_table_occupancy[ctdlab-node1]"}
+    document = html.read_text()
+    # The report opens on the verdict: the healthy lab passes (or only warns).
+    front = document[document.index('<section class="ctdiag-verdict') :]
+    assert re.search(r'l-(PASS|WARN)">(PASS|WARN)</span> 1 node checked: 1 (PASS|WARN)</h2>', front)
+    assert '<a href="#ctdiag-node-1">ctdlab-node1</a>' in front
+    assert document.index('id="ctdiag-verdict"') < document.index('id="environment"')
+    results = {run["result"] for runs in report_data(document)["tests"].values() for run in runs}
+    assert "Passed" in results and "Skipped" in results
+    # JUnit: one group per node, the check as the name, each case rerunnable by its id.
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert {case.get("classname") for case in cases} == {"ctdlab-node1"}
+    names = {case.get("name") for case in cases}
+    assert {"test_table_occupancy", "test_tunables[nf_conntrack_tcp_loose]"} <= names
+    ids = {p.get("value") for p in ET.parse(junit).iter("property")
+           if p.get("name") == "ctdiag_test_id"}  # fmt: skip
+    assert "checks/test_capacity.py::test_table_occupancy[ctdlab-node1]" in ids
+    summary = valid_summary(tmp_path / "report.summary.json")
+    assert summary["verdict"] in ("PASS", "WARN") and not (tmp_path / "summary.json").exists()
+    assert summary["nodes"]["ctdlab-node1"]["checks"]["test_table_occupancy"]["level"] == "PASS"
     _assert_lab_gone()
 
 

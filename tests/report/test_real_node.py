@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from tests.paths import ROOT
 from tests.report.report_file import EXTERNAL, addresses_in, all_text
+from tests.report.synthetic_run import valid_summary
 
 SETUP_TIMEOUT = 15.0
 #: One TCP exchange over 10.77.0.1 (TIME_WAIT, ASSURED) and three unanswered UDP datagrams.
@@ -72,10 +72,11 @@ def _pytest(namespace: str, out: Path, *args: str) -> subprocess.CompletedProces
 def test_report_of_a_real_namespace_then_redacted(namespace: str, tmp_path: Path) -> None:
     plain, redacted = tmp_path / "plain", tmp_path / "redacted"
     done = _pytest(namespace, plain)
-    assert f"ctdiag summary: {plain}/summary.json" in done.stdout
+    assert f"ctdiag summary: {plain}/report.summary.json" in done.stdout
     document = (plain / "report.html").read_text()
-    summary = json.loads((plain / "summary.json").read_text())
+    summary = valid_summary(plain / "report.summary.json")
     node = summary["nodes"][namespace]
+    assert summary["verdict"] == node["level"] != "SKIP"
     assert node["status"] == "collected" and node["entry_source"] == "conntrack-cli"
     metrics = node["metrics"]
     assert metrics["node_nf_conntrack_entries"] >= 4
@@ -91,12 +92,16 @@ def test_report_of_a_real_namespace_then_redacted(namespace: str, tmp_path: Path
         assert text in document, text
     assert document.count('<svg class="ctdiag-chart"') >= 4
     assert not EXTERNAL.search(document)
+    front = document[document.index('<section class="ctdiag-verdict') :]
+    assert f">{node['level']}</span> 1 node checked: 1 {node['level']}</h2>" in front
+    assert document.index('id="ctdiag-verdict"') < document.index('id="environment"')
+    assert str(ROOT) not in all_text(document)
 
     _pytest(namespace, redacted, "--redact")
     leaked = addresses_in(all_text(document)) | {"10.77.0.1", "fd00:77::1", "127.0.0.1"}
-    for name in ("report.html", "junit.xml", "summary.json"):
+    for name in ("report.html", "junit.xml", "report.summary.json"):
         text = (redacted / name).read_text()
         text = all_text(text) if name.endswith(".html") else text
         assert not addresses_in(text) & leaked, f"addresses left in {name}"
         assert not addresses_in(text), f"an address in {name}"
-    assert json.loads((redacted / "summary.json").read_text())["redacted"] is True
+    assert valid_summary(redacted / "report.summary.json")["redacted"] is True
