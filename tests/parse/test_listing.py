@@ -48,7 +48,7 @@ def test_trailer_count_matches(use_fast: bool) -> None:
 
 def test_trailer_count_mismatch_is_reported() -> None:
     table = parse_listing(LISTING + TRAILER.replace("14", "15"))
-    assert table.diagnostics.notices == ("trailer says 15 entries, 14 read",)
+    assert table.diagnostics.notices == ("trailer says 15 flow entries, 14 were read",)
 
 
 def test_trailer_inside_a_line_with_count_check(use_fast: bool) -> None:
@@ -76,7 +76,7 @@ def test_mid_line_trailer_mismatch_counts_malformed_lines_too() -> None:
     assert len(d.malformed) == 1 and d.lines_read == 3
     assert not any(n.startswith("trailer says") for n in d.notices)
     d2 = parse_listing(raw.replace("): 3 flow", "): 13 flow")).diagnostics
-    assert "trailer says 13 entries, 3 read" in d2.notices
+    assert "trailer says 13 flow entries, 3 were read (1 of them malformed)" in d2.notices
 
 
 def test_lenient_keeps_malformed_lines(use_fast: bool) -> None:
@@ -167,7 +167,7 @@ def test_parse_events_malformed_and_count() -> None:
     events, diag = parse_events(raw)
     assert len(events) == 1
     assert diag.malformed[0].line_no == 2
-    assert "trailer says 3 events, 2 read" in diag.notices
+    assert "trailer says 3 flow events, 2 were read (1 of them malformed)" in diag.notices
     with pytest.raises(ParseError):
         parse_events(raw, strict=True)
 
