@@ -168,14 +168,14 @@ def parse_events(
 def looks_like_events(data: bytes | str) -> bool:
     """Whether a capture is ``conntrack -E`` output, judged by its first flow line.
 
-    Only the head of the capture is looked at (stderr lines such as NOTICE skipped), so this is
-    cheap on a 200 MB listing.
+    Only the head of the capture is looked at (stderr lines such as NOTICE skipped, and lines
+    of only whitespace, Unicode whitespace included), so this is cheap on a 200 MB listing.
     """
     head = data[:65536] if isinstance(data, bytes) else data[:65536].encode("utf-8", "replace")
     lines = strip_stderr(head).text.split(b"\n")
     for raw in lines[:-1] if len(lines) > 1 else lines:
         line = raw.decode("utf-8", "replace")
-        if not is_blank_line(line):
+        if line.strip():  # any whitespace: a stray U+3000 line must not hide the format
             return is_event_line(line)
     return False
 

@@ -32,7 +32,6 @@ TOKEN_RE = re.compile(r"\[[^\]]*\](?!\S)|\S+")
 FEW_BRACKETS = 8
 SHORT_LINE = 4096
 
-_SPACE_RE = re.compile(r"\s")
 #: Code points str.isspace accepts all lie below this (tests/parse/test_entries.py checks).
 SPACE_LIMIT = 0x3001
 _ASCII_SPACE = np.array([chr(c).isspace() for c in range(128)])
@@ -93,16 +92,17 @@ def token_bounds(text: str) -> TokenBounds:
 
 
 def _may_hold_whitespace(text: str) -> bool:
-    """Whether some ``[`` has whitespace before the next ``]`` (only then can a token hold it).
-
-    A ``[`` without any ``]`` after it never makes a bracket token: it is a plain run.
-    """
+    """Whether some ``[`` may have whitespace before the next ``]`` (only then can a token
+    hold whitespace). A ``[`` without any ``]`` after it never makes a bracket token."""
     start = text.find("[")
     while start != -1:
         end = text.find("]", start)
         if end == -1:
             return False
-        if _SPACE_RE.search(text, start, end):
+        inner = text[start:end]
+        # Every whitespace character but " " is unprintable (categories Zs, Zl, Zp, Cc): a
+        # cheap test, at worst sending a line with odd bytes down the exact path.
+        if " " in inner or not inner.isprintable():
             return True
         start = text.find("[", end)
     return False
