@@ -120,18 +120,20 @@ def _separators(
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
     spaces = _spaces(codes)
     edge = _padded(spaces)  # edge[i] is whether the character before text[i] is whitespace
-    closes = np.flatnonzero(codes == _CLOSE)
+    is_close = codes == _CLOSE
+    closes = np.flatnonzero(is_close)
     opens = np.flatnonzero((codes == _OPEN) & edge[:-2])  # "[" that starts a run
     if not len(closes) or not len(opens):
         return codes, spaces, False
-    # The first "]" after each run-starting "["; of the "[" sharing one, only the first starts
-    # a token (the others are inside it, or plain runs if it is not a bracket token).
-    after = np.searchsorted(closes, opens)
-    first = np.ones(len(after), bool)
-    first[1:] = after[1:] != after[:-1]
-    starts, after = opens[first], after[first]
-    closed = after < len(closes)
-    starts, ends = starts[closed], closes[after[closed]]
+    # The "]" before each run-starting "[" count to the index of the first "]" after it. Of the
+    # "[" sharing that "]", only the first starts a token (the others are inside it, or plain
+    # runs if it is not a bracket token).
+    after = np.cumsum(is_close, dtype=np.int32)[opens]
+    first = np.empty(len(after), bool)
+    first[0] = True
+    np.not_equal(after[1:], after[:-1], out=first[1:])
+    first &= after < len(closes)
+    starts, ends = opens[first], closes[after[first]]
     whole = edge[ends + 2]  # that "]" ends a run: text[start:end + 1] is one token
     starts, ends = starts[whole], ends[whole]
     if not len(starts):
@@ -139,7 +141,7 @@ def _separators(
     marks = np.zeros(len(codes), np.int8)  # the tokens are disjoint: the sum is 0 or 1
     marks[starts] = 1
     marks[ends] = -1
-    inside = np.cumsum(marks, dtype=np.int8).astype(bool)
+    inside = np.cumsum(marks, dtype=np.int8).view(bool)
     return codes, spaces & ~inside, True
 
 
