@@ -29,6 +29,7 @@ lint: setup
 bench: setup
 	.venv/bin/python benchmarks/bench_startup.py
 	.venv/bin/python benchmarks/bench_parse.py
+	.venv/bin/python benchmarks/bench_hostile_lines.py
 	.venv/bin/python benchmarks/bench_collect.py
 	.venv/bin/python benchmarks/bench_exec.py
 	.venv/bin/python benchmarks/bench_nodes.py

@@ -28,7 +28,8 @@ def add_parser(commands: Any) -> None:
             "Read `conntrack -L` (any -o extended,id,ktimestamp,labels), "
             "/proc/net/nf_conntrack or `conntrack -E` output, detect which, and print one JSON "
             "object per entry. Malformed lines go to stderr with their line numbers. "
-            f"Exit status: {EXIT_OK} all lines read, {EXIT_MALFORMED} malformed lines found, "
+            f"Exit status: {EXIT_OK} all lines read, {EXIT_MALFORMED} malformed input "
+            "(malformed lines, or fewer flows than the conntrack trailer counts), "
             "2 unreadable input."
         ),
     )
@@ -88,4 +89,6 @@ def run(args: argparse.Namespace) -> int:
                 write(json.dumps(entry_to_json(entry)) + "\n")
     out.flush()
     _report(name, diagnostics, sys.stderr)
-    return EXIT_MALFORMED if diagnostics.malformed else EXIT_OK
+    # The trailer's count check is already on stderr (a notice); flows it counted that were
+    # never read are lost input, as a malformed line is. More lines than it counts lose nothing.
+    return EXIT_MALFORMED if diagnostics.malformed or diagnostics.missing else EXIT_OK

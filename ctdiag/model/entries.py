@@ -220,9 +220,30 @@ class ParseDiagnostics:
     malformed: tuple[MalformedLine, ...] = ()
     trailer: TrailerInfo | None = None
     notices: tuple[str, ...] = field(default=())
-    """``NOTICE:``/``WARNING:`` and other stderr lines found in the text."""
+    """``NOTICE:``/``WARNING:`` and other stderr lines found in the text, and a
+    ``trailer says N flow entries, M were read`` line when :attr:`count_mismatch`."""
     lines_read: int = 0
+    """Non-blank flow lines read: entries plus malformed lines."""
+    trailer_count: int | None = None
+    """Flows the conntrack-tools trailers say were shown (summed when captures were joined);
+    ``None`` without a trailer that counts flows."""
 
     @property
     def truncated(self) -> bool:
         return any(m.truncated for m in self.malformed)
+
+    @property
+    def count_mismatch(self) -> bool:
+        """Whether the trailer counts another number of flows than the lines read."""
+        return self.trailer_count is not None and self.trailer_count != self.lines_read
+
+    @property
+    def missing(self) -> int:
+        """Flows the trailer counts that were not read at all (lost lines): malformed input.
+
+        0 when the counts agree or the trailer counts fewer (every line was read; e.g. two
+        captures joined with one trailer).
+        """
+        if self.trailer_count is None:
+            return 0
+        return max(self.trailer_count - self.lines_read, 0)

@@ -1,7 +1,8 @@
 """Text in, model out: every format a node prints, and the way back.
 
 - :mod:`~ctdiag.parse.entries`: one flow or event line (the reference parser, the
-  specification); :mod:`~ctdiag.parse.fast` and ``_fastparse.c``: the C fast path that fills
+  specification; its tokeniser, linear on hostile lines, is :mod:`~ctdiag.parse.tokens`);
+  :mod:`~ctdiag.parse.fast` and ``_fastparse.c``: the C fast path that fills
   table columns and hands every line it does not recognise exactly to the reference parser.
 - :mod:`~ctdiag.parse.listing`, :mod:`~ctdiag.parse.listing_stream`,
   :mod:`~ctdiag.parse.trailer`: whole listings (also while they stream in) and the

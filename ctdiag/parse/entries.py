@@ -15,12 +15,20 @@ Decisions beyond the spec:
       to ``extra`` (the entry has no field for them).
     * The L4 part is chosen by protocol number; it may be absent only when the printed name
       is ``unknown`` (e.g. GRE without its tracker), so a cut ``tcp`` tuple is an error.
+    * Blank lines (:func:`is_blank_line`: empty or only ASCII space, tab, CR, LF, VT, FF) are
+      no flow lines; the listing parsers skip them. A line of other whitespace (U+00A0,
+      U+2003, U+3000 ...) or invisible characters (U+FEFF, U+200B ...) is not blank: it is
+      no conntrack output either, and is rejected with a reason that names its characters.
+      Inside a line, any whitespace separates tokens (:mod:`ctdiag.parse.tokens`).
+    * Reasons quote at most :data:`QUOTE_LIMIT` characters of a token: a hostile 1 MB token
+      must not make a 1 MB error message.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import replace
 from typing import cast
 
@@ -38,8 +46,8 @@ from ctdiag.model.entries import (
     Flag,
     FlowTuple,
 )
+from ctdiag.parse.tokens import TokenBounds, split_tokens, token_bounds
 
-_TOKEN_RE = re.compile(r"\[[^\]]*\](?!\S)|\S+")
 _NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
 _STATE_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _TIMESTAMP_RE = re.compile(r"\[\s*(\d+\.\d+)\s*\]")
@@ -52,6 +60,12 @@ _TUPLE_KEYS = frozenset({"src", "dst", "sport", "dport", "type", "code", "id", "
 _L4_KEYS = _TUPLE_KEYS - {"src", "id"}
 _U8, _U16, _U64 = 0xFF, 0xFFFF, 0xFFFFFFFFFFFFFFFF
 _ADDRESSES: dict[str, str] = {}  # raw text -> normalised; tables repeat addresses heavily
+#: What a blank line may hold: what the C fast path skips too (``is_blank`` in _fastparse.c).
+BLANK_CHARACTERS = " \t\r\n\v\f"
+QUOTE_LIMIT = 80
+#: Whitespace and the format characters (category Cf) that show as nothing: a line of only
+#: these looks blank but is not.
+_LOOKS_BLANK_RE = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]+")
 
 
 class _Bad(Exception):
@@ -75,7 +89,7 @@ def parse_entry_line(text: str, line_no: int = 0) -> ConntrackEntry:
     try:
         entry, event = _parse(text, allow_event=False)
     except _Bad as bad:
-        raise ParseError(str(bad), line_no=line_no, text=text) from None
+        raise ParseError(_reason(bad, text), line_no=line_no, text=text) from None
     if event is not None and (event[2] is not None or event[3] is not None):
         suffix = [f"portid={event[2]}"] if event[2] is not None else []
         suffix += [f"progname={event[3]}"] if event[3] is not None else []
@@ -100,7 +114,7 @@ def parse_event_line(text: str, line_no: int = 0) -> ConntrackEvent:
     try:
         entry, event = _parse(text, allow_event=True)
     except _Bad as bad:
-        raise ParseError(str(bad), line_no=line_no, text=text) from None
+        raise ParseError(_reason(bad, text), line_no=line_no, text=text) from None
     if event is None:
         return ConntrackEvent(entry)
     return ConntrackEvent(entry, event[0], event[1], event[2], event[3])
@@ -111,28 +125,38 @@ def is_event_line(text: str) -> bool:
     return text.lstrip()[:1] == "["
 
 
+def is_blank_line(text: str) -> bool:
+    """Whether a line is blank: empty or only :data:`BLANK_CHARACTERS` (ASCII whitespace).
+
+    Listings skip blank lines (an empty last line, CRLF endings, a pasted capture's padding).
+    Other whitespace is not blank: a line of U+00A0 or U+3000 is no conntrack output, and the
+    parsers count it as malformed.
+    """
+    return not text.strip(BLANK_CHARACTERS)
+
+
 _EventParts = tuple[EventType | None, float | None, int | None, str | None]
 
 
-def _tokens(text: str) -> list[str]:
-    # str.split is five times faster than the regex; it is exact unless a bracket holds
-    # whitespace ([start=Tue Mar  4 ...], old padded timestamps) or never closes.
-    start = text.find("[")
-    while start != -1:
-        end = text.find("]", start)
-        if end == -1 or " " in text[start:end] or "\t" in text[start:end]:
-            return _TOKEN_RE.findall(text)
-        start = text.find("[", end)
-    return text.split()
+def _reason(bad: _Bad, text: str) -> str:
+    """The reason for a rejected line; a line that only looks blank says so, and with what."""
+    content = text.strip(BLANK_CHARACTERS)
+    if not content or _LOOKS_BLANK_RE.fullmatch(content) is None:
+        return str(bad)
+    shown = sorted(set(content).difference(BLANK_CHARACTERS))[:5]
+    names = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip() for c in shown)
+    return f"no conntrack fields, only whitespace or invisible characters ({names})"
 
 
-def _spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the tokens, for values that must be sliced out verbatim."""
-    return [m.span() for m in _TOKEN_RE.finditer(text)]
+def _quote(token: str) -> str:
+    """``repr`` of a token for a reason, cut to :data:`QUOTE_LIMIT` characters."""
+    if len(token) <= QUOTE_LIMIT:
+        return repr(token)
+    return f"{token[:QUOTE_LIMIT]!r}... ({len(token):,} characters)"
 
 
 def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts | None]:
-    tokens = _tokens(text)
+    tokens = split_tokens(text)
     if not tokens:
         raise _Bad("empty line")
     i, n = 0, len(tokens)
@@ -147,15 +171,15 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
         if i < n and tokens[i] in _EVENT_TAGS:
             kind, i = _EVENT_TAGS[tokens[i]], i + 1
         if i == 0:
-            raise _Bad(f"unknown event tag {tokens[0]!r}")
+            raise _Bad(f"unknown event tag {_quote(tokens[0])}")
     family: Family | None = None
     if i + 1 < n and tokens[i] in _L3:
         family, number = _L3[tokens[i]]
         if tokens[i + 1] != str(number):
-            raise _Bad(f"layer-3 number {tokens[i + 1]!r} does not match {tokens[i]}")
+            raise _Bad(f"layer-3 number {_quote(tokens[i + 1])} does not match {tokens[i]}")
         i += 2
     elif i + 2 < n and tokens[i] == "unknown" and _NAME_RE.fullmatch(tokens[i + 2]):
-        raise _Bad(f"layer-3 protocol 'unknown {tokens[i + 1]}' is not IPv4 or IPv6")
+        raise _Bad(f"layer-3 protocol 'unknown' {_quote(tokens[i + 1])} is not IPv4 or IPv6")
     if i + 1 >= n or _NAME_RE.fullmatch(tokens[i]) is None:
         raise _Bad("expected a layer-4 protocol name and number")
     proto = tokens[i]
@@ -195,7 +219,7 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
         elif eq and key not in _TUPLE_KEYS and key not in ("zone-orig", "packets", "bytes"):
             extra.append(token)
         else:
-            raise _Bad(f"unexpected {token!r} in the original direction")
+            raise _Bad(f"unexpected {_quote(token)} in the original direction")
         i += 1
     if i >= n:
         raise _Bad("missing reply tuple (second src=)")
@@ -235,9 +259,9 @@ def _tuple(tokens: list[str], i: int, protonum: int, l4_optional: bool) -> tuple
     """Read ``src= dst=`` and the L4 part chosen by protocol number."""
     n = len(tokens)
     if i >= n or tokens[i][:4] != "src=":
-        raise _Bad(f"expected src=, got {tokens[i]!r}" if i < n else "missing src=")
+        raise _Bad(f"expected src=, got {_quote(tokens[i])}" if i < n else "missing src=")
     if i + 1 >= n or tokens[i + 1][:4] != "dst=":
-        raise _Bad(f"expected dst= after {tokens[i]!r}")
+        raise _Bad(f"expected dst= after {_quote(tokens[i])}")
     src, dst = _address(tokens[i][4:]), _address(tokens[i + 1][4:])
     i += 2
     first = tokens[i] if i < n else ""
@@ -265,7 +289,7 @@ def _tuple(tokens: list[str], i: int, protonum: int, l4_optional: bool) -> tuple
         elif not l4_optional:
             raise _Bad(f"missing srckey= after {src} {dst}")
     if i < n and tokens[i].partition("=")[0] in _L4_KEYS:
-        raise _Bad(f"unexpected {tokens[i]!r} for protocol number {protonum}")
+        raise _Bad(f"unexpected {_quote(tokens[i])} for protocol number {protonum}")
     return i, (src, dst, l4)
 
 
@@ -312,7 +336,7 @@ def _trailing(
     fields: dict[str, object] = {"zone-reply": None, "packets": None}
     portid: int | None = None
     progname: str | None = None
-    spans: list[tuple[int, int]] | None = None
+    bounds: TokenBounds | None = None
     n = len(tokens)
     while i < n:
         token = tokens[i]
@@ -334,8 +358,8 @@ def _trailing(
                     and tokens[last + 1] != "labels":  # fmt: skip
                 last += 1
             if last > i:
-                spans = spans or _spans(text)
-                value = text[spans[i][0] + len(key) + 1 : spans[last][1]]
+                bounds = bounds or token_bounds(text)
+                value = text[bounds.start(i) + len(key) + 1 : bounds.end(last)]
             _set(fields, key, value)
             i = last
         elif key == "labels":
@@ -349,15 +373,15 @@ def _trailing(
         elif key == "portid" and eq and portid is None:
             portid = _uint(value, key, _U64)
         elif key == "progname" and eq:
-            spans = spans or _spans(text)
-            progname = text[spans[i][0] + 9 :].rstrip()  # a process name may hold spaces
+            bounds = bounds or token_bounds(text)
+            progname = text[bounds.start(i) + 9 :].rstrip()  # a process name may hold spaces
             break
         elif key == "src" and eq:
             raise _Bad("more than two tuples (third src=)")
         elif eq and key not in _TUPLE_KEYS:
             extra.append(token)
         else:
-            raise _Bad(f"unexpected {token!r} after the reply tuple")
+            raise _Bad(f"unexpected {_quote(token)} after the reply tuple")
         i += 1
     return fields, (portid, progname), i
 
@@ -371,10 +395,12 @@ def _set(fields: dict[str, object], name: str, value: object) -> None:
 def _uint(value: str, key: str, limit: int) -> int:
     # isdigit alone accepts superscripts and other Unicode digits; int() accepts "1_0" and "+1".
     if not (value.isdigit() and value.isascii()):
-        raise _Bad(f"{key}: not a decimal number: {value!r}")
-    number = int(value)
+        raise _Bad(f"{key}: not a decimal number: {_quote(value)}")
+    # int() refuses more than 4,300 digits (ValueError); no limit here has more than 20.
+    digits = value if len(value) <= 20 else value.lstrip("0") or "0"
+    number = int(digits) if len(digits) <= 20 else limit + 1
     if number > limit:
-        raise _Bad(f"{key}={value} out of range (max {limit})")
+        raise _Bad(f"{key}={_quote(value)} out of range (max {limit})")
     return number
 
 
@@ -384,12 +410,12 @@ def _hex(value: str, key: str) -> int:
         value[:2] not in ("0x", "0X")
         or not digits
         or not digits.isascii()
-        or not all(c in "0123456789abcdefABCDEF" for c in digits)
+        or digits.lstrip("0123456789abcdefABCDEF")
     ):
-        raise _Bad(f"{key}: not a 0x hex number: {value!r}")
+        raise _Bad(f"{key}: not a 0x hex number: {_quote(value)}")
     number = int(digits, 16)
     if number > _U16:
-        raise _Bad(f"{key}={value} out of range (max 0xffff)")
+        raise _Bad(f"{key}={_quote(value)} out of range (max 0xffff)")
     return number
 
 
@@ -415,7 +441,7 @@ def _address(value: str) -> str:
                 raise ValueError(value)
             normal = value
     except ValueError:
-        raise _Bad(f"invalid address {value!r}") from None
+        raise _Bad(f"invalid address {_quote(value)}") from None
     if len(_ADDRESSES) > 100_000:
         _ADDRESSES.clear()
     _ADDRESSES[value] = normal

@@ -7,6 +7,10 @@ cross-check the trailer count.
 
 Line numbers are those of the raw capture (stripping stderr keeps the numbering).
 ``ParseDiagnostics.lines_read`` counts non-blank flow lines: entries plus malformed lines.
+Blank means :func:`~ctdiag.parse.entries.is_blank_line` (empty or ASCII whitespace only, as the
+C fast path skips); a line of other whitespace or invisible characters (U+00A0, U+3000,
+U+FEFF ...) is a malformed line, never dropped. ``ParseDiagnostics.trailer_count`` is what the
+trailer counted; ``missing`` the flows it counted beyond the lines read.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from ctdiag.model.entries import (
 from ctdiag.model.outputs import CommandOutput
 from ctdiag.model.table import ConntrackTable
 from ctdiag.model.table_builder import build_table
-from ctdiag.parse.entries import is_event_line, parse_entry_line, parse_event_line
+from ctdiag.parse.entries import (
+    is_blank_line,
+    is_event_line,
+    parse_entry_line,
+    parse_event_line,
+)
 from ctdiag.parse.trailer import StrippedText, strip_stderr
 
 _LEADING_SPACE = re.compile(rb"\s*")
@@ -49,8 +58,9 @@ def parse_listing(
         use_fast: use the C fast path when it is built (False forces the reference parser).
 
     Returns:
-        The table; ``table.diagnostics`` holds malformed lines, the trailer and notices
-        (including ``"trailer says N entries, M read"`` when the counts disagree).
+        The table; ``table.diagnostics`` holds malformed lines, the trailer, its count and
+        notices (including ``"trailer says N flow entries, M were read"`` when the counts
+        disagree).
 
     Raises:
         ParseError: XML or ``-o save`` input (always), or any bad line when ``strict``.
@@ -158,14 +168,14 @@ def parse_events(
 def looks_like_events(data: bytes | str) -> bool:
     """Whether a capture is ``conntrack -E`` output, judged by its first flow line.
 
-    Only the head of the capture is looked at (stderr lines such as NOTICE skipped), so this is
-    cheap on a 200 MB listing.
+    Only the head of the capture is looked at (stderr lines such as NOTICE skipped, and lines
+    of only whitespace, Unicode whitespace included), so this is cheap on a 200 MB listing.
     """
     head = data[:65536] if isinstance(data, bytes) else data[:65536].encode("utf-8", "replace")
     lines = strip_stderr(head).text.split(b"\n")
     for raw in lines[:-1] if len(lines) > 1 else lines:
         line = raw.decode("utf-8", "replace")
-        if line.strip():
+        if line.strip():  # any whitespace: a stray U+3000 line must not hide the format
             return is_event_line(line)
     return False
 
@@ -183,7 +193,7 @@ def _parse_one(
     strict: bool,
     malformed: list[MalformedLine],
 ) -> _T | None:
-    if not line or line.isspace():
+    if is_blank_line(line):
         return None
     try:
         return parse(line, line_no)
@@ -224,7 +234,8 @@ def _diagnostics(
     notices = list(stripped.notices)
     expected = stripped.flow_count
     if expected is not None and expected != read:
-        notices.append(f"trailer says {expected} {what}, {read} read")
+        bad = f" ({len(malformed)} of them malformed)" if malformed else ""
+        notices.append(f"trailer says {expected} flow {what}, {read} were read{bad}")
     if stripped.trailers and expected is None:
         notices.append("the trailer counts expectations, not flows; count not checked")
     return ParseDiagnostics(
@@ -232,6 +243,7 @@ def _diagnostics(
         trailer=stripped.trailer,
         notices=tuple(notices),
         lines_read=read,
+        trailer_count=expected,
     )
 
 

@@ -124,3 +124,51 @@ def test_unreadable_file_is_one_line_and_exit_2() -> None:
     assert result.stderr.decode().strip() == (
         "ctdiag parse: cannot read /nonexistent/conntrack.txt: No such file or directory"
     )
+
+
+def trailer(count: int, noun: str = "flow entries") -> bytes:
+    return f"conntrack v1.4.7 (conntrack-tools): {count} {noun} have been shown.\n".encode()
+
+
+def test_trailer_counting_more_flows_than_read_is_malformed_input() -> None:
+    result = ctdiag("parse", stdin=GOOD * 11 + trailer(13))
+    assert result.returncode == 1
+    assert len(json_lines(result.stdout)) == 11
+    assert result.stderr.decode().splitlines() == [
+        "<stdin>: trailer says 13 flow entries, 11 were read"
+    ]
+
+
+def test_trailer_counting_fewer_flows_is_noted_and_exits_0() -> None:
+    # Every line was read (two captures joined with one trailer, say): nothing lost.
+    result = ctdiag("parse", stdin=GOOD * 3 + trailer(2))
+    assert result.returncode == 0
+    assert len(json_lines(result.stdout)) == 3
+    assert result.stderr.decode().splitlines() == [
+        "<stdin>: trailer says 2 flow entries, 3 were read"
+    ]
+    assert ctdiag("parse", stdin=GOOD * 2 + trailer(2)).stderr == b""
+
+
+def test_events_short_of_their_trailer_exit_1() -> None:
+    event = b"    [NEW] " + GOOD.replace(b" [ASSURED] mark=0 use=1", b"")
+    result = ctdiag("parse", "--summary", stdin=event * 2 + trailer(5, "flow events"))
+    assert result.returncode == 1 and json_lines(result.stdout)[0]["entries"] == 2
+    assert result.stderr.decode().splitlines() == [
+        "<stdin>: trailer says 5 flow events, 2 were read"
+    ]
+
+
+def test_lines_that_only_look_blank_are_malformed_and_ascii_blank_lines_are_not() -> None:
+    blank = ctdiag("parse", stdin=b"\n" + GOOD + b"  \t\r\n\n" + GOOD)
+    assert blank.returncode == 0 and blank.stderr == b""
+    result = ctdiag("parse", stdin=GOOD + "\u00a0\n\u3000\n\ufeff\n".encode() + GOOD)
+    assert result.returncode == 1
+    assert len(json_lines(result.stdout)) == 2
+    err = result.stderr.decode().splitlines()
+    assert [line.split(": ", 1)[0] for line in err] == ["<stdin>:2", "<stdin>:3", "<stdin>:4"]
+    assert err[0] == (
+        "<stdin>:2: malformed: no conntrack fields, only whitespace or invisible characters "
+        "(U+00A0 NO-BREAK SPACE): '\\xa0'"
+    )
+    assert "U+3000 IDEOGRAPHIC SPACE" in err[1] and "U+FEFF" in err[2]

@@ -6,7 +6,14 @@ import pytest
 
 from ctdiag.errors import ParseError
 from ctdiag.model.entries import EventType, Family, FlowTuple
-from ctdiag.parse.entries import normalize_address, parse_entry_line, parse_event_line
+from ctdiag.parse.entries import (
+    QUOTE_LIMIT,
+    is_blank_line,
+    normalize_address,
+    parse_entry_line,
+    parse_event_line,
+)
+from ctdiag.parse.tokens import FEW_BRACKETS, SHORT_LINE
 
 # --- section 12, conntrack -L -------------------------------------------------------------
 
@@ -460,3 +467,80 @@ def test_conntrack_id_right_after_reply_tuple() -> None:
     assert ev.entry.id == 77 and ev.entry.reply.sport == 80
     u = parse_entry_line("unknown  0 src=0.0.0.0 dst=0.0.0.0 src=0.0.0.0 dst=0.0.0.0 id=0")
     assert u.id == 0 and u.reply.id is None
+
+
+# --- blank lines, lines that only look blank, hostile lines -----------------------------------
+
+LOOKS_BLANK = {
+    "\xa0": "U+00A0 NO-BREAK SPACE",
+    "\u2003": "U+2003 EM SPACE",
+    "\u3000": "U+3000 IDEOGRAPHIC SPACE",
+    "\ufeff": "U+FEFF ZERO WIDTH NO-BREAK SPACE",
+    "\u200b": "U+200B ZERO WIDTH SPACE",
+    " \t\u3000 \xa0\r": "U+00A0 NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE",
+    "\x1c": "U+001C",
+    "\x85": "U+0085",
+    "\u2028": "U+2028 LINE SEPARATOR",
+}
+
+
+@pytest.mark.parametrize("text", ["", " ", "\t", "\r", "\n", " \t\r\n\v\f "])
+def test_ascii_whitespace_is_blank(text: str) -> None:
+    assert is_blank_line(text)
+    with pytest.raises(ParseError, match="empty line"):
+        parse_entry_line(text)
+
+
+@pytest.mark.parametrize("text", list(LOOKS_BLANK))
+def test_a_line_of_other_whitespace_is_not_blank_and_names_its_characters(text: str) -> None:
+    assert not is_blank_line(text)
+    for parse in (parse_entry_line, parse_event_line):
+        with pytest.raises(ParseError) as info:
+            parse(text, 9)
+        assert info.value.reason == (
+            f"no conntrack fields, only whitespace or invisible characters ({LOOKS_BLANK[text]})"
+        )
+        assert info.value.line_no == 9 and info.value.text == text
+
+
+def test_unicode_whitespace_inside_a_line_separates_tokens() -> None:
+    # Documented: only a line made of such characters is refused; between tokens any
+    # whitespace separates (str.split), as conntrack-formats.md section 1 says.
+    assert parse_entry_line(L_DNAT.replace(" ", "\xa0", 3)) == parse_entry_line(L_DNAT)
+    with pytest.raises(ParseError, match="layer-4 protocol"):  # a BOM is no whitespace
+        parse_entry_line("\ufeff" + L_DNAT)
+
+
+def test_reasons_quote_a_huge_token_cut_short() -> None:
+    token = "g" * 1_000_000
+    with pytest.raises(ParseError) as info:
+        parse_entry_line(f"{BASE} {token} use=1")
+    assert info.value.reason == (
+        f"unexpected {'g' * QUOTE_LIMIT!r}... (1,000,000 characters) after the reply tuple"
+    )
+    assert len(str(info.value)) < 400 and info.value.text.endswith("use=1")
+
+
+def test_numbers_of_any_length() -> None:
+    # int() refuses more than 4,300 digits with a ValueError: that must be a reason, not a crash.
+    with pytest.raises(ParseError, match=r"mark='11111.*out of range"):
+        parse_entry_line(f"{BASE} mark={'1' * 5000} use=1")
+    assert parse_entry_line(BASE.replace("mark=0", "mark=" + "0" * 5000 + "7")).mark == 7
+
+
+def test_bracket_heavy_valid_line_keeps_every_token() -> None:
+    # Over FEW_BRACKETS brackets, past SHORT_LINE: the vectorised tokeniser and bounds.
+    padding = " ".join(["[x y]"] * (FEW_BRACKETS + 1) + ["[FUTURE]"] * 2000)
+    e = parse_entry_line(f"{BASE} {padding} secctx=a  b (c) [start=Tue Mar  4 1:2:3 2025] use=1")
+    assert len(e.extra) == FEW_BRACKETS + 2001 and e.extra[0] == "[x y]"
+    assert e.secctx == "a  b (c)" and e.start == "Tue Mar  4 1:2:3 2025" and e.use == 1
+    words = " ".join(["w"] * SHORT_LINE)
+    assert parse_entry_line(f"{BASE} secctx={words} use=1").secctx == words
+
+
+def test_progname_of_a_long_bracket_heavy_event_line() -> None:
+    line = E_USERSPACE.replace("progname=conntrack", "[ a] " * (FEW_BRACKETS + 1) + "progname=a  b")
+    line = line.replace(" [USERSPACE]", " [USERSPACE]" + " x=1" * SHORT_LINE)
+    ev = parse_event_line(line)
+    assert ev.progname == "a  b" and ev.portid == 5146
+    assert ev.entry.extra[-1] == "[ a]" and ev.entry.extra.count("x=1") == SHORT_LINE

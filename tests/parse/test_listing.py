@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ctdiag.errors import ParseError
-from ctdiag.model.entries import EventType, TrailerInfo
+from ctdiag.model.entries import EventType, ParseDiagnostics, TrailerInfo
+from ctdiag.parse import fast
 from ctdiag.parse.entries import parse_entry_line, parse_event_line
-from ctdiag.parse.listing import parse_events, parse_listing
+from ctdiag.parse.listing import looks_like_events, parse_events, parse_listing
 from tests.parse.test_entries import EVENT_EXAMPLES, F1_EXAMPLES, F8_EXAMPLES, L_EXTENDED
 
 LISTING = "\n".join([*F1_EXAMPLES, L_EXTENDED]) + "\n"
@@ -46,9 +47,35 @@ def test_trailer_count_matches(use_fast: bool) -> None:
     assert table.diagnostics.notices == ()
 
 
-def test_trailer_count_mismatch_is_reported() -> None:
-    table = parse_listing(LISTING + TRAILER.replace("14", "15"))
-    assert table.diagnostics.notices == ("trailer says 15 entries, 14 read",)
+@pytest.mark.parametrize(
+    ("said", "missing", "notices"),
+    [
+        (14, 0, ()),
+        (16, 2, ("trailer says 16 flow entries, 14 were read",)),  # lines lost: malformed input
+        (12, 0, ("trailer says 12 flow entries, 14 were read",)),  # more read: nothing lost
+    ],
+)
+def test_trailer_count_in_the_diagnostics(
+    said: int, missing: int, notices: tuple[str, ...], use_fast: bool
+) -> None:
+    d = parse_listing(LISTING + TRAILER.replace("14", str(said)), use_fast=use_fast).diagnostics
+    assert (d.trailer_count, d.lines_read, d.missing, d.notices) == (said, 14, missing, notices)
+    assert d.count_mismatch is (said != 14)
+
+
+def test_no_trailer_no_count() -> None:
+    d = parse_listing(LISTING).diagnostics
+    assert (d.trailer_count, d.count_mismatch, d.missing) == (None, False, 0)
+    assert ParseDiagnostics(lines_read=3).missing == 0
+
+
+def test_joined_captures_sum_their_trailers() -> None:
+    half = TRAILER.replace("14", "7")
+    lines = LISTING.splitlines(keepends=True)
+    d = parse_listing("".join(lines[:7]) + half + "".join(lines[7:]) + half).diagnostics
+    assert (d.trailer_count, d.missing, d.notices) == (14, 0, ())
+    d = parse_listing("".join(lines[:7]) + half + "".join(lines[7:11]) + half).diagnostics
+    assert (d.trailer_count, d.lines_read, d.missing) == (14, 11, 3)
 
 
 def test_trailer_inside_a_line_with_count_check(use_fast: bool) -> None:
@@ -76,7 +103,8 @@ def test_mid_line_trailer_mismatch_counts_malformed_lines_too() -> None:
     assert len(d.malformed) == 1 and d.lines_read == 3
     assert not any(n.startswith("trailer says") for n in d.notices)
     d2 = parse_listing(raw.replace("): 3 flow", "): 13 flow")).diagnostics
-    assert "trailer says 13 entries, 3 read" in d2.notices
+    assert "trailer says 13 flow entries, 3 were read (1 of them malformed)" in d2.notices
+    assert (d2.trailer_count, d2.missing) == (13, 10)
 
 
 def test_lenient_keeps_malformed_lines(use_fast: bool) -> None:
@@ -167,7 +195,8 @@ def test_parse_events_malformed_and_count() -> None:
     events, diag = parse_events(raw)
     assert len(events) == 1
     assert diag.malformed[0].line_no == 2
-    assert "trailer says 3 events, 2 read" in diag.notices
+    assert "trailer says 3 flow events, 2 were read (1 of them malformed)" in diag.notices
+    assert (diag.trailer_count, diag.missing) == (3, 1)
     with pytest.raises(ParseError):
         parse_events(raw, strict=True)
 
@@ -183,3 +212,48 @@ def test_unknown_tokens_survive_the_table(use_fast: bool) -> None:
     line = F1_EXAMPLES[0] + " [FUTURE] newkey=1"
     table = parse_listing(line + "\n", use_fast=use_fast)
     assert table.entry(0).extra == ("[FUTURE]", "newkey=1")
+
+
+# --- blank lines and lines that only look blank -------------------------------------------
+
+GOOD = F1_EXAMPLES[0]
+LOOK_BLANK = ["\xa0", "\u2003\u3000", "\ufeff", "\u200b", " \u3000\t"]
+LOOK_BLANK_CAPTURE = "\n".join([GOOD, *LOOK_BLANK, "  \t", "", "\r", GOOD]) + "\n"
+
+
+def test_lines_that_only_look_blank_are_malformed_never_dropped(use_fast: bool) -> None:
+    table = parse_listing(LOOK_BLANK_CAPTURE.encode(), use_fast=use_fast)
+    assert table.columns["line"].tolist() == [1, 10]
+    d = table.diagnostics
+    assert [(m.line_no, m.text) for m in d.malformed] == list(enumerate(LOOK_BLANK, 2))
+    assert all(m.reason.startswith("no conntrack fields, only whitespace") for m in d.malformed)
+    assert "U+3000 IDEOGRAPHIC SPACE" in d.malformed[1].reason
+    assert d.lines_read == 7  # ASCII-blank lines 7 to 9 are blank: skipped, not read
+
+
+def test_fast_path_and_reference_agree_on_lines_that_look_blank() -> None:
+    data = (LOOK_BLANK_CAPTURE + TRAILER.replace("14", "9")).encode()
+    fast_table = parse_listing(data, use_fast=True)
+    reference = parse_listing(data, use_fast=False)
+    assert list(fast_table) == list(reference)
+    assert fast_table.diagnostics == reference.diagnostics
+    assert fast_table.diagnostics.missing == 2
+    if fast.AVAILABLE:  # the C code declines them; the reference judges them
+        table, declined = fast.parse_lines_fast(LOOK_BLANK_CAPTURE.encode())
+        assert [n for n, _ in declined] == [2, 3, 4, 5, 6] and len(table) == 2
+
+
+def test_a_last_line_that_only_looks_blank_is_a_truncated_line(use_fast: bool) -> None:
+    d = parse_listing(f"{GOOD}\n\u3000".encode(), use_fast=use_fast).diagnostics
+    (m,) = d.malformed
+    assert (m.line_no, m.text, m.truncated) == (2, "\u3000", True)
+    assert m.reason.startswith("truncated last line (no newline): no conntrack fields")
+    assert parse_listing(f"{GOOD}\n \t\r".encode(), use_fast=use_fast).diagnostics.malformed == ()
+
+
+def test_events_with_lines_that_only_look_blank() -> None:
+    raw = EVENT_EXAMPLES[0] + "\n\xa0\n\n" + EVENT_EXAMPLES[1] + "\n"
+    assert looks_like_events("\u3000\n" + raw)  # the format is judged by the first flow line
+    events, d = parse_events(raw)
+    assert len(events) == 2 and [m.line_no for m in d.malformed] == [2]
+    assert d.malformed[0].reason.startswith("no conntrack fields") and d.lines_read == 3

@@ -171,6 +171,26 @@ def test_blank_and_empty_input() -> None:
     assert len(ListingStreamParser().finish()) == 0
 
 
+def test_lines_that_only_look_blank_stream_like_whole(use_fast: bool) -> None:
+    # Cut anywhere, also inside a multi-byte character: counted as malformed in every chunking.
+    lines = [GOOD, "\xa0", "", "\u3000\u2003", GOOD, "\ufeff", " \t", "\u200b", GOOD]
+    data = ("\n".join(lines) + "\n").encode()
+    table = streamed(cuts(data, iter(lambda: 1, None)), block_size=3, use_fast=use_fast)
+    assert [m.line_no for m in table.diagnostics.malformed] == [2, 4, 6, 8]
+    assert table.diagnostics.lines_read == 7
+    assert_streams_like_whole(data, use_fast=use_fast)
+    assert_streams_like_whole(data + "\u3000".encode(), use_fast=use_fast)  # a truncated last
+
+
+@pytest.mark.parametrize("said", [13, 14, 15])
+def test_trailer_count_streams_like_whole(said: int, use_fast: bool) -> None:
+    data = (LISTING + TRAILER.replace("14", str(said))).encode()
+    table = streamed(cuts(data, iter(lambda: 50, None)), block_size=64, use_fast=use_fast)
+    d = table.diagnostics
+    assert (d.trailer_count, d.lines_read, d.missing) == (said, 14, max(said - 14, 0))
+    assert_streams_like_whole(data, use_fast=use_fast)
+
+
 @pytest.mark.parametrize(
     "head", [b"<?xml version='1.0'?>\n<conntrack>\n", b"-A -t 10 -s 1.2.3.4\n"]
 )

@@ -136,6 +136,24 @@ def test_two_trailers_inside_one_line() -> None:
     assert len(out.trailers) == 2
 
 
+def test_lines_that_only_look_blank_stay_and_keep_the_numbering() -> None:
+    # Not stderr: they stay for the listing parser to count as malformed lines.
+    looks_blank = "\xa0\n\u3000\u2003\n\ufeff\n".encode()
+    out = strip_stderr(LINE_A + looks_blank + TRAILER + LINE_B)
+    assert out.text == LINE_A + looks_blank + b"\n" + LINE_B
+    assert out.trailers[0].line_no == 5 and out.flow_count == 13
+
+
+def test_a_trailer_spaced_with_unicode_whitespace_is_not_a_trailer() -> None:
+    # conntrack prints ASCII spaces; anything else is text, not its stderr (kept, never lost).
+    odd = TRAILER.replace(b" 13 ", " 13\u00a0".encode())
+    out = strip_stderr(LINE_A + odd)
+    assert out.trailers == () and out.flow_count is None
+    assert out.notices == (odd.rstrip(b"\n").decode(),)  # an error line of the tool
+    nbsp_tag = TRAILER.replace(b"v1.4.8 (", "v1.4.8\u00a0(".encode())
+    assert strip_stderr(LINE_A + nbsp_tag).text == LINE_A + nbsp_tag
+
+
 def test_large_input_is_fast() -> None:
     body = (LINE_A + LINE_B) * 200_000  # ~36 MB
     data = body + TRAILER
