@@ -1,6 +1,7 @@
 """Reference parser for one conntrack flow line: F1 (``conntrack -L``), F2 (``-E``), F8 (/proc).
 
-Follows conntrack-formats.md section 14 step by step. Pure and line-at-a-time; the C fast
+Reads the slots in the order the producers print them (libnetfilter_conntrack's
+``snprintf_default.c``, the kernel's ``ct_seq_show``). Pure and line-at-a-time; the C fast
 path (:mod:`ctdiag.parse.fast`) hands every line it declines to this module, so this one
 must accept everything a known producer prints and say precisely why it rejects the rest.
 

@@ -2,7 +2,7 @@
 
 ``conntrack -L`` writes its trailer (``conntrack v1.4.8 (conntrack-tools): 13 flow entries
 have been shown.``) to stderr without flushing stdout first, so with ``2>&1`` the trailer can
-land anywhere, even inside a flow line (conntrack-formats.md sections 9.1 and 13.9). Notices,
+land anywhere, even inside a flow line (seen with conntrack-tools 1.4.7 and 1.4.8). Notices,
 the ENOBUFS warning of ``conntrack -E`` and error messages are stderr too.
 
 Everything here works on bytes: the listing parser hands the cleaned text to the C fast path,
