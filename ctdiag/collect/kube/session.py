@@ -4,22 +4,28 @@
 creates the namespace (unless ``--namespace`` names one), creates the pods and waits for all
 of them with one watch; ``runner(node)`` gives the node's
 :class:`~ctdiag.collect.kube.pod_runner.DebugPodRunner`, or raises the one-line reason the node
-cannot
-be reached. Leaving the context deletes every pod of the run (by label, so a pod whose
-create was interrupted mid-request goes too) and the temporary namespace, within
-:data:`CLOSE_BUDGET_S`; ``activeDeadlineSeconds`` stops the pods even if we are killed.
+cannot be reached.
+
+Leaving the context (:meth:`DebugPodSession.close`) deletes every pod of the run (by label,
+so a pod whose create was interrupted mid-request goes too) and the temporary namespace, all
+at once, within :data:`CLOSE_BUDGET_S`. Ctrl-C and SIGTERM are held meanwhile
+(:func:`~ctdiag.collect.kube.interrupts.signals_held`): a second signal cannot cut the
+cleanup short; it is obeyed once the cleanup is done. Whatever could not be removed is one
+line naming it and ``python -m ctdiag cleanup --run-id RUN``; ``activeDeadlineSeconds``
+stops the pods even if we are killed.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
 from ctdiag.collect.kube.access import Cluster
+from ctdiag.collect.kube.interrupts import signals_held
 from ctdiag.collect.kube.manifests import (
     DEFAULT_DEADLINE_S,
     DEFAULT_IMAGE,
@@ -42,6 +48,10 @@ from ctdiag.errors import ClusterError, CtdiagError
 
 #: Seconds the end-of-run cleanup may take before it gives up and says what is left.
 CLOSE_BUDGET_S = 30.0
+#: Of which waiting for pod creates in flight may take (they are bounded calls themselves).
+CREATES_WAIT_S = 10.0
+#: Leftovers named one by one in the message; the rest are counted.
+NAMED_LEFTOVERS = 5
 #: Pods created at once (each is one POST; waiting is one watch for all).
 CREATE_PARALLEL = 16
 
@@ -87,6 +97,8 @@ class DebugPodSession:
         self._runners: dict[str, DebugPodRunner] = {}
         self._creating = threading.Lock()
         self._closing = threading.Event()
+        self.signals_while_closing: list[str] = []
+        """Signals held during :meth:`close` (outermost holder only), e.g. ``["SIGINT"]``."""
 
     def __enter__(self) -> DebugPodSession:
         return self
@@ -94,6 +106,9 @@ class DebugPodSession:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
         self.close()
+        if self.signals_while_closing and exc is None:
+            # Held while the pods were removed: obeyed now.
+            raise KeyboardInterrupt(f"signal {self.signals_while_closing[0]}")
 
     def start(self, nodes: Sequence[str]) -> None:
         """Start a pod on every node of ``nodes`` that has none yet; wait until they run.
@@ -162,51 +177,106 @@ class DebugPodSession:
         return {node: pod for node, pod in self._pods.items() if isinstance(pod, DebugPod)}
 
     def close(self) -> None:
-        """Delete this run's pods and the temporary namespace (bounded; says what is left).
+        """Delete this run's pods and the temporary namespace, with Ctrl-C and SIGTERM held
+        (bounded by :data:`CLOSE_BUDGET_S`; says what is left).
 
         Raises:
-            ClusterError: something could not be deleted (the message names it and the
-                command that removes it).
+            ClusterError: something could not be deleted: one line naming it and the
+                command that removes it.
         """
-        deadline = time.monotonic() + CLOSE_BUDGET_S
+        note = (f"removing this run's debug pods first (at most {CLOSE_BUDGET_S:g} s; "
+                f"run id {self.run_id})")  # fmt: skip
+        with signals_held(note) as held:
+            # The list is filled when the hold ends, also when removal raised.
+            self.signals_while_closing = held.received
+            self._remove_everything(time.monotonic() + CLOSE_BUDGET_S)
+
+    def _remove_everything(self, deadline: float) -> None:
         self._closing.set()
-        if self._creating.acquire(timeout=CLOSE_BUDGET_S):  # creates in flight end first
+        # Creates in flight end first (nothing new starts once closing is set).
+        creates_done = self._creating.acquire(timeout=min(CREATES_WAIT_S, _left(deadline)))
+        if creates_done:
             self._creating.release()
         if not self.namespace:
             return
-        left: list[str] = []
-        names = self._pod_names()
-        for name in names:
-            if time.monotonic() > deadline:
-                left.append(name)
-                continue
-            try:
-                delete_pod(self.cluster, self.namespace, name)
-            except CtdiagError:
-                left.append(name)
+        names = self._pod_names(deadline)
+        jobs: dict[str, Callable[[], None]] = {
+            f"pod {self.namespace}/{name}": self._deleter("pod", name, deadline)
+            for name in names
+        }
         if self._own_namespace:
-            try:
-                delete_namespace(self.cluster, self.namespace)
-                self._progress("", f"namespace {self.namespace} deleted with "
-                                   f"{len(names) - len(left)} debug pods")  # fmt: skip
-            except CtdiagError:
-                left.append(f"namespace {self.namespace}")
+            jobs[f"namespace {self.namespace}"] = self._deleter("namespace", "", deadline)
+        failed = _run_all(jobs, deadline)
+        gone = len(names) - sum(1 for what in failed if what.startswith("pod "))
+        namespace = f"namespace {self.namespace}"
+        if self._own_namespace and namespace not in failed:
+            failed = {}  # its pods go with it, whatever their own deletes said
+            self._progress("", f"{namespace} deleted with {len(names)} debug pods")
         elif names:
-            self._progress("", f"{len(names) - len(left)} debug pods deleted")
-        if left:
-            raise ClusterError(
-                f"could not remove {', '.join(left)}; "
-                f"run: python -m ctdiag cleanup --run-id {self.run_id}"
-            )
+            self._progress("", f"{gone} of {len(names)} debug pods deleted")
+        if not creates_done and not self._own_namespace:
+            failed.setdefault("any pod still being created", f"creates did not end within "
+                                                             f"{CREATES_WAIT_S:g} s")  # fmt: skip
+        if failed:
+            raise ClusterError(leftovers_line(list(failed), next(iter(failed.values())),
+                                              self.run_id))  # fmt: skip
 
-    def _pod_names(self) -> list[str]:
+    def _deleter(self, kind: str, name: str, deadline: float) -> Callable[[], None]:
+        if kind == "namespace":
+            return lambda: delete_namespace(self.cluster, self.namespace, until=deadline)
+        return lambda: delete_pod(self.cluster, self.namespace, name, until=deadline)
+
+    def _pod_names(self, deadline: float) -> list[str]:
         """Every pod of this run by label (a create cut off mid-request may have landed)."""
         known = [pod.name for pod in self.pods().values()]
         try:
             listed = self.cluster.call(
                 "list this run's debug pods", self.cluster.core.list_namespaced_pod,
-                self.namespace, label_selector=f"{RUN_LABEL}={self.run_id}",
+                self.namespace, label_selector=f"{RUN_LABEL}={self.run_id}", until=deadline,
             )  # fmt: skip
         except CtdiagError:
             return known
         return sorted({*known, *(p.metadata.name for p in listed.items)})
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _run_all(jobs: dict[str, Callable[[], None]], deadline: float) -> dict[str, str]:
+    """Run every job at once (at most :data:`CREATE_PARALLEL` together) until ``deadline``.
+
+    Returns:
+        what -> why, for each job that failed or did not finish in time.
+    """
+    if not jobs:
+        return {}
+    pool = ThreadPoolExecutor(min(CREATE_PARALLEL, len(jobs)), thread_name_prefix="ctdiag-delete")
+
+    def bounded(job: Callable[[], None]) -> None:
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        job()
+
+    futures: dict[str, Future[None]] = {
+        what: pool.submit(bounded, job) for what, job in jobs.items()
+    }
+    pool.shutdown(wait=False)
+    failed: dict[str, str] = {}
+    for what, future in futures.items():
+        try:
+            # Every call ends by the deadline (plus its last attempt's few seconds).
+            future.result(timeout=_left(deadline) + 5)
+        except CtdiagError as exc:
+            failed[what] = str(exc)
+        except TimeoutError:
+            failed[what] = f"out of time ({CLOSE_BUDGET_S:g} s)"
+    return failed
+
+
+def leftovers_line(left: Sequence[str], why: str, run_id: str) -> str:
+    """One line naming what is left on the cluster, why, and the command that removes it."""
+    shown = ", ".join(left[:NAMED_LEFTOVERS])
+    if len(left) > NAMED_LEFTOVERS:
+        shown += f" and {len(left) - NAMED_LEFTOVERS} more"
+    return f"could not remove {shown} ({why}); run: python -m ctdiag cleanup --run-id {run_id}"

@@ -194,5 +194,6 @@ def test_cleanup_sweeps_what_a_killed_run_left(cluster: Cluster, lab_api: LabApi
     abandoned = DebugPodSession(cluster)
     abandoned.start(["worker-a", "worker-b"])  # never closed: as if the run was killed
     assert len(lab_api.pods()) == 2
-    pods, namespaces = sweep(cluster)
-    assert len(pods) == 2 and namespaces == [abandoned.namespace]
+    swept = sweep(cluster)
+    assert len(swept.pods) == 2 and swept.namespaces == [abandoned.namespace]
+    assert swept.left == {}
