@@ -15,6 +15,7 @@ of whichever check ran last. Under xdist, workers hand their lines to the contro
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -23,11 +24,17 @@ import pytest
 
 from ctdiag.collect.kube.access import DEFAULT_REQUEST_TIMEOUT_S, AccessOptions, Cluster, connect
 from ctdiag.collect.kube.command_pod import api_timeout_help
-from ctdiag.collect.kube.interrupts import first_interrupt_then_held
+from ctdiag.collect.kube.interrupts import first_interrupt_then_held, interrupt_noticed
 from ctdiag.collect.kube.manifests import DEFAULT_DEADLINE_S, DEFAULT_IMAGE, new_run_id
 from ctdiag.collect.kube.nodes import check_node_name, select_nodes
 from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
-from ctdiag.collect.kube.session import CLOSE_BUDGET_S, DebugPodSession, PodOptions
+from ctdiag.collect.kube.session import (
+    CLOSE_BUDGET_S,
+    CleanupIncomplete,
+    DebugPodSession,
+    PodOptions,
+    leftovers_line,
+)
 from ctdiag.collect.scheduler import DEFAULT_MAX_PARALLEL, ProgressQueue
 from ctdiag.errors import ClusterError, CtdiagError
 
@@ -39,10 +46,15 @@ WORKER_DATA = pytest.StashKey[dict[str, str]]()
 WORKER_RUN_ID = "ctdiag_run_id"
 #: Lines about the end of the run's debug pods, for the terminal summary (see the docstring).
 TEARDOWN_NOTES = pytest.StashKey[list[str]]()
-#: The key an xdist worker hands its teardown lines to the controller under.
-WORKER_TEARDOWN = "ctdiag_teardown"
+#: What the run could not remove (``pod ns/name``...), why, and the run id: one line in all.
+LEFTOVERS = pytest.StashKey[tuple[list[str], str, str]]()
+#: The key an xdist worker hands its leftovers to the controller under (plain lists).
+WORKER_LEFTOVERS = "ctdiag_leftovers"
 #: A signal came while the debug pods were being removed: the run ends as interrupted.
 HELD_AT_END = pytest.StashKey[list[str]]()
+#: The terminal's stderr, kept before pytest captures it: a held signal is announced there
+#: at once (from a signal handler, so a raw write), not in a test's captured output.
+NOTICE_FD = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,6 +85,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="S", help=api_timeout_help())
     group.addoption("--max-parallel", type=int, default=DEFAULT_MAX_PARALLEL, metavar="N",
                     help=f"nodes collected at once (default {DEFAULT_MAX_PARALLEL})")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if wants_cluster(config) or getattr(config.option, "lab", False):
+        # Capture is off while plugins are configured: this is the terminal's stderr.
+        config.stash[NOTICE_FD] = os.dup(2)
 
 
 def wants_cluster(config: pytest.Config) -> bool:
@@ -144,19 +162,21 @@ def debug_pods(
                          start_timeout_s=opt.pod_timeout, deadline_s=opt.pod_deadline)  # fmt: skip
     cluster: Cluster = connect(access)
     worker = str(getattr(config, "workerinput", {}).get("workerid", ""))
+    fd = config.stash.get(NOTICE_FD, 2)
     pods = DebugPodSession(cluster, options, run_id=run_id(config), worker=worker,
-                           progress=lambda n, m: messages.report(n or "cluster", m))  # fmt: skip
+                           progress=lambda n, m: messages.report(n or "cluster", m),
+                           notice_fd=fd)  # fmt: skip
     note = (f"the run is ending: removing its debug pods first (at most {CLOSE_BUDGET_S:g} s; "
             f"run id {pods.run_id})")  # fmt: skip
     try:
-        with first_interrupt_then_held(note) as later:
+        with first_interrupt_then_held(note, fd=fd) as later:
             try:
                 yield pods
             finally:
                 try:
                     pods.close()
-                except ClusterError as exc:
-                    teardown_note(config, str(exc))
+                except CleanupIncomplete as exc:
+                    add_leftovers(config, exc.left, exc.why, exc.run_id)
     finally:
         cluster.close()
     held: list[str] = [*pods.signals_while_closing, *later.received]
@@ -164,13 +184,33 @@ def debug_pods(
         config.stash[HELD_AT_END] = held
 
 
-def teardown_note(config: pytest.Config, line: str) -> None:
-    """Keep ``line`` for the terminal summary (an xdist worker's goes to the controller)."""
-    notes = config.stash.setdefault(TEARDOWN_NOTES, [])
-    notes.append(line)
+def add_leftovers(config: pytest.Config, left: list[str], why: str, run: str) -> None:
+    """Keep what could not be removed for the summary's one line: everything left, the
+    first reason. On an xdist worker it also goes to the controller, which merges every
+    worker's (they share the run id) into its one line."""
+    known, first_why, _ = config.stash.get(LEFTOVERS, ([], why, run))
+    config.stash[LEFTOVERS] = ([*known, *left], first_why, run)
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # xdist sends it once the session's teardown is over
-        workeroutput[WORKER_TEARDOWN] = list(notes)
+        workeroutput[WORKER_LEFTOVERS] = [[*known, *left], first_why, run]
+
+
+def teardown_note(config: pytest.Config, line: str) -> None:
+    """Keep ``line`` for the terminal summary (on this process: the controller or alone)."""
+    config.stash.setdefault(TEARDOWN_NOTES, []).append(line)
+
+
+def _summary_lines(config: pytest.Config) -> list[str]:
+    lines = list(config.stash.get(TEARDOWN_NOTES, None) or ())
+    if LEFTOVERS in config.stash:
+        lines.insert(0, leftovers_line(*config.stash[LEFTOVERS]))
+    return lines
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    del excinfo
+    interrupt_noticed()  # the session unwinds on it: no need to raise it again
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)  # inside the terminal's and xdist's wrappers
@@ -188,16 +228,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
     if hasattr(config, "workerinput"):
         return  # the controller shows a worker's lines
-    for line in config.stash.get(TEARDOWN_NOTES, []):
+    for line in _summary_lines(config):
         terminalreporter.write_line(f"ctdiag: {line}", red=True, bold=True)
     config.stash[TEARDOWN_NOTES] = []
+    if LEFTOVERS in config.stash:  # shown: not again on unconfigure
+        del config.stash[LEFTOVERS]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if NOTICE_FD in config.stash:
+        os.close(config.stash[NOTICE_FD])
+        del config.stash[NOTICE_FD]
     # No terminal summary (--no-summary, -p no:terminal): the lines still reach the user.
     if hasattr(config, "workerinput"):
         return
-    for line in config.stash.get(TEARDOWN_NOTES, []):
+    for line in _summary_lines(config):
         print(f"ctdiag: {line}", file=sys.stderr)
 
 
@@ -215,10 +260,12 @@ class XdistByNode:
         self._nodes = sorted(nodes, key=len, reverse=True)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A worker's teardown lines join the controller's (shown once, in its summary)."""
+        """A worker's leftovers join the controller's (one line, in its summary)."""
         del error
-        for line in getattr(node, "workeroutput", {}).get(WORKER_TEARDOWN, ()):
-            self._config.stash.setdefault(TEARDOWN_NOTES, []).append(str(line))
+        packed = getattr(node, "workeroutput", {}).get(WORKER_LEFTOVERS)
+        if packed:
+            left, why, run = packed
+            add_leftovers(self._config, [str(item) for item in left], str(why), str(run))
 
     def pytest_configure_node(self, node: object) -> None:
         node.workerinput[WORKER_RUN_ID] = run_id(self._config)  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ from ctdiag.collect.kube.manifests import (
     DEFAULT_IMAGE,
     RUN_LABEL,
     DebugPodSpec,
+    namespace_name,
     new_run_id,
 )
 from ctdiag.collect.kube.nodes import check_ready
@@ -50,6 +51,8 @@ from ctdiag.errors import ClusterError, CtdiagError
 CLOSE_BUDGET_S = 30.0
 #: Of which waiting for pod creates in flight may take (they are bounded calls themselves).
 CREATES_WAIT_S = 10.0
+#: Of what is left of the budget, the share listing the run's pods may take.
+LIST_SHARE = 0.5
 #: Leftovers named one by one in the message; the rest are counted.
 NAMED_LEFTOVERS = 5
 #: Pods created at once (each is one POST; waiting is one watch for all).
@@ -65,12 +68,30 @@ class PodOptions:
         image: the container image.
         start_timeout_s: how long a pod may take to run.
         deadline_s: ``activeDeadlineSeconds`` of every pod.
+        close_budget_s: how long the end-of-run cleanup may take.
     """
 
     namespace: str | None = None
     image: str = DEFAULT_IMAGE
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     deadline_s: int = DEFAULT_DEADLINE_S
+    close_budget_s: float = CLOSE_BUDGET_S
+
+
+class CleanupIncomplete(ClusterError):
+    """Some of the run's objects could not be removed; the message is the one line to show.
+
+    Attributes:
+        left: what is left (``pod ns/name``, ``namespace ns``).
+        why: the first failure, one line.
+        run_id: the run whose objects they are (``cleanup --run-id``).
+    """
+
+    def __init__(self, left: Sequence[str], why: str, run_id: str) -> None:
+        self.left = list(left)
+        self.why = why
+        self.run_id = run_id
+        super().__init__(leftovers_line(self.left, why, run_id))
 
 
 def _quiet(node: str, message: str) -> None:
@@ -81,18 +102,21 @@ class DebugPodSession:
     """Debug pods of one run on one cluster (see the module docstring).
 
     ``worker`` names the xdist worker: each has its namespace, all share the run id.
+    ``notice_fd`` is where a signal held during :meth:`close` is announced (stderr).
     """
 
     def __init__(self, cluster: Cluster, options: PodOptions = PodOptions(), *,
                  run_id: str | None = None, worker: str = "",
-                 progress: PodProgress = _quiet) -> None:  # fmt: skip
+                 progress: PodProgress = _quiet, notice_fd: int = 2) -> None:  # fmt: skip
         self.cluster = cluster
         self.options = options
         self.run_id = run_id or new_run_id()
         self.worker = worker
         self.namespace = options.namespace or ""
-        self._own_namespace = False
+        self._own_namespace = False  # ours to delete: a create was sent (it may have landed)
+        self._namespace_ready = bool(options.namespace)
         self._progress = progress
+        self._notice_fd = notice_fd
         self._pods: dict[str, DebugPod | CtdiagError] = {}
         self._runners: dict[str, DebugPodRunner] = {}
         self._creating = threading.Lock()
@@ -105,7 +129,13 @@ class DebugPodSession:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
-        self.close()
+        try:
+            self.close()
+        except CleanupIncomplete as left:
+            if not isinstance(exc, CtdiagError):
+                raise
+            # One line with both, the cause first; the error keeps its type and fields.
+            exc.args = (f"{exc}; and {left}",)
         if self.signals_while_closing and exc is None:
             # Held while the pods were removed: obeyed now.
             raise KeyboardInterrupt(f"signal {self.signals_while_closing[0]}")
@@ -128,9 +158,13 @@ class DebugPodSession:
             todo = [node for node in dict.fromkeys(nodes) if node not in self._pods]
             if not todo:
                 return
-            if not self.namespace:
-                self.namespace = create_namespace(self.cluster, self.run_id, self.worker)
+            if not self._namespace_ready:
+                # Named before the create: one that timed out may still land, and close()
+                # deletes it then.
+                self.namespace = namespace_name(self.run_id, self.worker)
                 self._own_namespace = True
+                create_namespace(self.cluster, self.run_id, self.worker)
+                self._namespace_ready = True
                 self._progress("", f"namespace {self.namespace} created for debug pods")
             specs = {
                 node: DebugPodSpec(node, self.namespace, self.options.image, self.run_id,
@@ -181,15 +215,15 @@ class DebugPodSession:
         (bounded by :data:`CLOSE_BUDGET_S`; says what is left).
 
         Raises:
-            ClusterError: something could not be deleted: one line naming it and the
+            CleanupIncomplete: something could not be deleted: one line naming it and the
                 command that removes it.
         """
-        note = (f"removing this run's debug pods first (at most {CLOSE_BUDGET_S:g} s; "
-                f"run id {self.run_id})")  # fmt: skip
-        with signals_held(note) as held:
+        budget = self.options.close_budget_s
+        note = f"removing this run's debug pods first (at most {budget:g} s; run id {self.run_id})"
+        with signals_held(note, fd=self._notice_fd) as held:
             # The list is filled when the hold ends, also when removal raised.
             self.signals_while_closing = held.received
-            self._remove_everything(time.monotonic() + CLOSE_BUDGET_S)
+            self._remove_everything(time.monotonic() + budget)
 
     def _remove_everything(self, deadline: float) -> None:
         self._closing.set()
@@ -199,32 +233,35 @@ class DebugPodSession:
             self._creating.release()
         if not self.namespace:
             return
-        names = self._pod_names(deadline)
-        jobs: dict[str, Callable[[], None]] = {
-            f"pod {self.namespace}/{name}": self._deleter("pod", name, deadline)
-            for name in names
-        }
-        if self._own_namespace:
-            jobs[f"namespace {self.namespace}"] = self._deleter("namespace", "", deadline)
-        failed = _run_all(jobs, deadline)
-        gone = len(names) - sum(1 for what in failed if what.startswith("pod "))
+        pool = ThreadPoolExecutor(CREATE_PARALLEL, thread_name_prefix="ctdiag-delete")
+        futures: dict[str, Future[None]] = {}
         namespace = f"namespace {self.namespace}"
+        if self._own_namespace:  # first: it takes everything in it, listed or not
+            futures[namespace] = pool.submit(_bounded, self._deleter("", deadline), deadline)
+        names = self._pod_names(min(deadline, time.monotonic() + LIST_SHARE * _left(deadline)))
+        for name in names:
+            futures[f"pod {self.namespace}/{name}"] = pool.submit(
+                _bounded, self._deleter(name, deadline), deadline
+            )
+        pool.shutdown(wait=False)
+        failed = _outcomes(futures, deadline, self.options.close_budget_s)
         if self._own_namespace and namespace not in failed:
             failed = {}  # its pods go with it, whatever their own deletes said
             self._progress("", f"{namespace} deleted with {len(names)} debug pods")
         elif names:
+            gone = len(names) - sum(1 for what in failed if what.startswith("pod "))
             self._progress("", f"{gone} of {len(names)} debug pods deleted")
         if not creates_done and not self._own_namespace:
             failed.setdefault("any pod still being created", f"creates did not end within "
                                                              f"{CREATES_WAIT_S:g} s")  # fmt: skip
         if failed:
-            raise ClusterError(leftovers_line(list(failed), next(iter(failed.values())),
-                                              self.run_id))  # fmt: skip
+            raise CleanupIncomplete(list(failed), next(iter(failed.values())), self.run_id)
 
-    def _deleter(self, kind: str, name: str, deadline: float) -> Callable[[], None]:
-        if kind == "namespace":
+    def _deleter(self, pod: str, deadline: float) -> Callable[[], None]:
+        """Deletes the pod ``pod``, or with ``""`` the namespace."""
+        if not pod:
             return lambda: delete_namespace(self.cluster, self.namespace, until=deadline)
-        return lambda: delete_pod(self.cluster, self.namespace, name, until=deadline)
+        return lambda: delete_pod(self.cluster, self.namespace, pod, until=deadline)
 
     def _pod_names(self, deadline: float) -> list[str]:
         """Every pod of this run by label (a create cut off mid-request may have landed)."""
@@ -243,34 +280,25 @@ def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
-def _run_all(jobs: dict[str, Callable[[], None]], deadline: float) -> dict[str, str]:
-    """Run every job at once (at most :data:`CREATE_PARALLEL` together) until ``deadline``.
+def _bounded(delete: Callable[[], None], deadline: float) -> None:
+    if time.monotonic() >= deadline:  # queued behind slow ones until time was up
+        raise TimeoutError
+    delete()
 
-    Returns:
-        what -> why, for each job that failed or did not finish in time.
-    """
-    if not jobs:
-        return {}
-    pool = ThreadPoolExecutor(min(CREATE_PARALLEL, len(jobs)), thread_name_prefix="ctdiag-delete")
 
-    def bounded(job: Callable[[], None]) -> None:
-        if time.monotonic() >= deadline:
-            raise TimeoutError
-        job()
-
-    futures: dict[str, Future[None]] = {
-        what: pool.submit(bounded, job) for what, job in jobs.items()
-    }
-    pool.shutdown(wait=False)
+def _outcomes(futures: dict[str, Future[None]], deadline: float,
+              budget_s: float) -> dict[str, str]:  # fmt: skip
+    """what -> why, for each delete that failed or did not finish by ``deadline``."""
     failed: dict[str, str] = {}
-    for what, future in futures.items():
+    # Pods first, the namespace last: the order the leftovers line names them in.
+    for what, future in sorted(futures.items(), key=lambda item: item[0].startswith("namespace")):
         try:
-            # Every call ends by the deadline (plus its last attempt's few seconds).
+            # Every call ends by the deadline (plus its last attempt's second or so).
             future.result(timeout=_left(deadline) + 5)
         except CtdiagError as exc:
             failed[what] = str(exc)
         except TimeoutError:
-            failed[what] = f"out of time ({CLOSE_BUDGET_S:g} s)"
+            failed[what] = f"out of time ({budget_s:g} s)"
     return failed
 
 
