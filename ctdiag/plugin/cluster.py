@@ -28,13 +28,8 @@ from ctdiag.collect.kube.interrupts import first_interrupt_then_held, interrupt_
 from ctdiag.collect.kube.manifests import DEFAULT_DEADLINE_S, DEFAULT_IMAGE, new_run_id
 from ctdiag.collect.kube.nodes import check_node_name, select_nodes
 from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
-from ctdiag.collect.kube.session import (
-    CLOSE_BUDGET_S,
-    CleanupIncomplete,
-    DebugPodSession,
-    PodOptions,
-    leftovers_line,
-)
+from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete, leftovers_line
 from ctdiag.collect.scheduler import DEFAULT_MAX_PARALLEL, ProgressQueue
 from ctdiag.errors import ClusterError, CtdiagError
 

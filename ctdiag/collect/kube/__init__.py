@@ -10,5 +10,7 @@ imports ``kubernetes``.
 - :mod:`~ctdiag.collect.kube.pod_runner`: a node's commands in its pod (image, else
   ``chroot /host``).
 - :mod:`~ctdiag.collect.kube.session`: one run's pods, one per node, all removed at the end.
+- :mod:`~ctdiag.collect.kube.teardown`: removing them, within a deadline, one line for what
+  is left.
 - :mod:`~ctdiag.collect.kube.interrupts`: Ctrl-C and SIGTERM held while they are removed.
 """

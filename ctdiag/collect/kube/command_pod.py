@@ -24,7 +24,8 @@ from ctdiag.collect.kube.interrupts import first_interrupt_then_held
 from ctdiag.collect.kube.manifests import DEFAULT_IMAGE
 from ctdiag.collect.kube.pod_runner import DebugPodRunner
 from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
-from ctdiag.collect.kube.session import CLOSE_BUDGET_S, DebugPodSession, PodOptions
+from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S
 
 #: A single command's pod need not outlive it by an hour.
 COMMAND_DEADLINE_S = 900

@@ -8,9 +8,9 @@ cannot be reached.
 
 Leaving the context (:meth:`DebugPodSession.close`) deletes every pod of the run (by label,
 so a pod whose create was interrupted mid-request goes too) and the temporary namespace, all
-at once, within :data:`CLOSE_BUDGET_S`. Ctrl-C and SIGTERM are held meanwhile
-(:func:`~ctdiag.collect.kube.interrupts.signals_held`): a second signal cannot cut the
-cleanup short; it is obeyed once the cleanup is done. Whatever could not be removed is one
+at once, within 30 s (:mod:`~ctdiag.collect.kube.teardown`). Ctrl-C and SIGTERM are held
+meanwhile (:func:`~ctdiag.collect.kube.interrupts.signals_held`): a second signal cannot cut
+the cleanup short; it is obeyed once the cleanup is done. Whatever could not be removed is one
 line naming it and ``python -m ctdiag cleanup --run-id RUN``; ``activeDeadlineSeconds``
 stops the pods even if we are killed.
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -29,7 +29,6 @@ from ctdiag.collect.kube.interrupts import signals_held
 from ctdiag.collect.kube.manifests import (
     DEFAULT_DEADLINE_S,
     DEFAULT_IMAGE,
-    RUN_LABEL,
     DebugPodSpec,
     namespace_name,
     new_run_id,
@@ -41,20 +40,14 @@ from ctdiag.collect.kube.pods import (
     PodProgress,
     create_namespace,
     create_pod,
-    delete_namespace,
-    delete_pod,
     wait_running,
 )
+from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete, remove_run
 from ctdiag.errors import ClusterError, CtdiagError
 
-#: Seconds the end-of-run cleanup may take before it gives up and says what is left.
-CLOSE_BUDGET_S = 30.0
-#: Of which waiting for pod creates in flight may take (they are bounded calls themselves).
+#: Of the end-of-run cleanup's time, what waiting for pod creates in flight may take (they
+#: are bounded calls themselves).
 CREATES_WAIT_S = 10.0
-#: Of what is left of the budget, the share listing the run's pods may take.
-LIST_SHARE = 0.5
-#: Leftovers named one by one in the message; the rest are counted.
-NAMED_LEFTOVERS = 5
 #: Pods created at once (each is one POST; waiting is one watch for all).
 CREATE_PARALLEL = 16
 
@@ -76,22 +69,6 @@ class PodOptions:
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     deadline_s: int = DEFAULT_DEADLINE_S
     close_budget_s: float = CLOSE_BUDGET_S
-
-
-class CleanupIncomplete(ClusterError):
-    """Some of the run's objects could not be removed; the message is the one line to show.
-
-    Attributes:
-        left: what is left (``pod ns/name``, ``namespace ns``).
-        why: the first failure, one line.
-        run_id: the run whose objects they are (``cleanup --run-id``).
-    """
-
-    def __init__(self, left: Sequence[str], why: str, run_id: str) -> None:
-        self.left = list(left)
-        self.why = why
-        self.run_id = run_id
-        super().__init__(leftovers_line(self.left, why, run_id))
 
 
 def _quiet(node: str, message: str) -> None:
@@ -228,83 +205,21 @@ class DebugPodSession:
     def _remove_everything(self, deadline: float) -> None:
         self._closing.set()
         # Creates in flight end first (nothing new starts once closing is set).
-        creates_done = self._creating.acquire(timeout=min(CREATES_WAIT_S, _left(deadline)))
+        wait = max(0.0, min(CREATES_WAIT_S, deadline - time.monotonic()))
+        creates_done = self._creating.acquire(timeout=wait)
         if creates_done:
             self._creating.release()
         if not self.namespace:
             return
-        pool = ThreadPoolExecutor(CREATE_PARALLEL, thread_name_prefix="ctdiag-delete")
-        futures: dict[str, Future[None]] = {}
-        namespace = f"namespace {self.namespace}"
-        if self._own_namespace:  # first: it takes everything in it, listed or not
-            futures[namespace] = pool.submit(_bounded, self._deleter("", deadline), deadline)
-        names = self._pod_names(min(deadline, time.monotonic() + LIST_SHARE * _left(deadline)))
-        for name in names:
-            futures[f"pod {self.namespace}/{name}"] = pool.submit(
-                _bounded, self._deleter(name, deadline), deadline
-            )
-        pool.shutdown(wait=False)
-        failed = _outcomes(futures, deadline, self.options.close_budget_s)
-        if self._own_namespace and namespace not in failed:
-            failed = {}  # its pods go with it, whatever their own deletes said
-            self._progress("", f"{namespace} deleted with {len(names)} debug pods")
-        elif names:
-            gone = len(names) - sum(1 for what in failed if what.startswith("pod "))
-            self._progress("", f"{gone} of {len(names)} debug pods deleted")
-        if not creates_done and not self._own_namespace:
-            failed.setdefault("any pod still being created", f"creates did not end within "
-                                                             f"{CREATES_WAIT_S:g} s")  # fmt: skip
-        if failed:
-            raise CleanupIncomplete(list(failed), next(iter(failed.values())), self.run_id)
-
-    def _deleter(self, pod: str, deadline: float) -> Callable[[], None]:
-        """Deletes the pod ``pod``, or with ``""`` the namespace."""
-        if not pod:
-            return lambda: delete_namespace(self.cluster, self.namespace, until=deadline)
-        return lambda: delete_pod(self.cluster, self.namespace, pod, until=deadline)
-
-    def _pod_names(self, deadline: float) -> list[str]:
-        """Every pod of this run by label (a create cut off mid-request may have landed)."""
-        known = [pod.name for pod in self.pods().values()]
-        try:
-            listed = self.cluster.call(
-                "list this run's debug pods", self.cluster.core.list_namespaced_pod,
-                self.namespace, label_selector=f"{RUN_LABEL}={self.run_id}", until=deadline,
-            )  # fmt: skip
-        except CtdiagError:
-            return known
-        return sorted({*known, *(p.metadata.name for p in listed.items)})
-
-
-def _left(deadline: float) -> float:
-    return max(0.0, deadline - time.monotonic())
-
-
-def _bounded(delete: Callable[[], None], deadline: float) -> None:
-    if time.monotonic() >= deadline:  # queued behind slow ones until time was up
-        raise TimeoutError
-    delete()
-
-
-def _outcomes(futures: dict[str, Future[None]], deadline: float,
-              budget_s: float) -> dict[str, str]:  # fmt: skip
-    """what -> why, for each delete that failed or did not finish by ``deadline``."""
-    failed: dict[str, str] = {}
-    # Pods first, the namespace last: the order the leftovers line names them in.
-    for what, future in sorted(futures.items(), key=lambda item: item[0].startswith("namespace")):
-        try:
-            # Every call ends by the deadline (plus its last attempt's second or so).
-            future.result(timeout=_left(deadline) + 5)
-        except CtdiagError as exc:
-            failed[what] = str(exc)
-        except TimeoutError:
-            failed[what] = f"out of time ({budget_s:g} s)"
-    return failed
-
-
-def leftovers_line(left: Sequence[str], why: str, run_id: str) -> str:
-    """One line naming what is left on the cluster, why, and the command that removes it."""
-    shown = ", ".join(left[:NAMED_LEFTOVERS])
-    if len(left) > NAMED_LEFTOVERS:
-        shown += f" and {len(left) - NAMED_LEFTOVERS} more"
-    return f"could not remove {shown} ({why}); run: python -m ctdiag cleanup --run-id {run_id}"
+        extra = {} if creates_done or self._own_namespace else {
+            "any pod still being created": f"creates did not end within {CREATES_WAIT_S:g} s"
+        }  # fmt: skip
+        pods = remove_run(
+            self.cluster, self.namespace, self.run_id, own_namespace=self._own_namespace,
+            known=[pod.name for pod in self.pods().values()], deadline=deadline,
+            budget_s=self.options.close_budget_s, also_left=extra,
+        )  # fmt: skip
+        if self._own_namespace:
+            self._progress("", f"namespace {self.namespace} deleted with {pods} debug pods")
+        elif pods:
+            self._progress("", f"{pods} debug pods deleted")

@@ -21,7 +21,8 @@ from ctdiag.collect.kube.access import (
 )
 from ctdiag.collect.kube.pod_runner import GZIP_SCRIPT, GZIP_SCRIPT_NAME
 from ctdiag.collect.kube.pods import sweep
-from ctdiag.collect.kube.session import CleanupIncomplete, DebugPodSession, PodOptions
+from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+from ctdiag.collect.kube.teardown import CleanupIncomplete
 from ctdiag.errors import ApiError, ClusterError, CollectionError
 from ctdiag.lab.apiserver.server import LabApiServer
 from tests.collect.kube.conftest import assert_nothing_left

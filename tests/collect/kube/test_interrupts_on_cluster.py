@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ctdiag.collect.kube.session import CLOSE_BUDGET_S
+from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S
 from ctdiag.lab.apiserver.server import LabApiServer
 from tests.collect.kube.conftest import assert_nothing_left
 from tests.collect.kube.running import Running, deletes_seen, pytest_argv, wait_until
