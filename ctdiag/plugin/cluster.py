@@ -149,8 +149,8 @@ def debug_pods(
     """The run's debug pod session; every pod and the temporary namespace go at the end.
 
     From the first Ctrl-C or SIGTERM in the block on, later ones are held until the pods
-    are removed (the first still interrupts the run). What could not be removed is a
-    teardown note (:func:`teardown_note`), not an exception.
+    are removed (the first still interrupts the run). What could not be removed goes to
+    the terminal summary (:func:`add_leftovers`), never raised at a check.
     """
     opt = config.option
     options = PodOptions(namespace=opt.kube_namespace, image=opt.image,

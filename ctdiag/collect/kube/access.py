@@ -37,7 +37,7 @@ from ctdiag.errors import ApiError, ClusterError, ForbiddenError, NotFoundError
 
 #: Seconds one request may take, connecting included (``--api-timeout``).
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
-#: Seconds the connection may take (within the request's time).
+#: Seconds the pod watch may take to connect (its reading waits as long as it watches).
 CONNECT_TIMEOUT_S = 5.0
 #: Pauses before the 2nd to 5th attempt of a call answered with a 5xx, a 429 or nothing.
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
