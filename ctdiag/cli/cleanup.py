@@ -24,7 +24,8 @@ def add_parser(commands: Any) -> None:
         ),
     )
     add_access_options(p)
-    p.add_argument("--run-id", help="only this run's objects (named in the run's error)")
+    p.add_argument("--run-id", help="only this run's objects (the id its \"could not remove\" "
+                                    "line names)")
     p.set_defaults(run=run)
 
 
