@@ -10,6 +10,7 @@ from ctdiag.collect.kube.access import connect
 from ctdiag.collect.kube.command_pod import access_of, add_access_options
 from ctdiag.collect.kube.manifests import managed_selector
 from ctdiag.collect.kube.pods import sweep
+from ctdiag.errors import ClusterError
 
 
 def add_parser(commands: Any) -> None:
@@ -24,20 +25,30 @@ def add_parser(commands: Any) -> None:
         ),
     )
     add_access_options(p)
-    p.add_argument("--run-id", help="only this run's objects (named in the run's error)")
+    p.add_argument("--run-id", help="only this run's objects (the id its \"could not remove\" "
+                                    "line names)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Delete, print one line per object deleted.
+
+    Raises:
+        ClusterError: something could not be deleted (one line naming it and why; the
+            rest was deleted).
+    """
     cluster = connect(access_of(args))
     try:
-        pods, namespaces = sweep(cluster, run_id=args.run_id)
+        result = sweep(cluster, run_id=args.run_id)
     finally:
         cluster.close()
-    for pod in pods:
+    for pod in result.pods:
         print(f"deleted pod {pod}")
-    for namespace in namespaces:
+    for namespace in result.namespaces:
         print(f"deleted namespace {namespace}")
-    if not pods and not namespaces:
+    if result.left:
+        left = list(result.left)
+        raise ClusterError(f"could not delete {', '.join(left)} ({result.left[left[0]]})")
+    if not result.pods and not result.namespaces:
         print(f"nothing to delete on {cluster.where} ({managed_selector(args.run_id)})")
     return 0

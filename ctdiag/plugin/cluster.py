@@ -2,24 +2,36 @@
 
 Options: ``--node NAME`` (repeatable), ``--all-nodes``, ``--node-selector``, with
 ``--kubeconfig``/``--context`` (else ``KUBECONFIG``, ``~/.kube/config``, in-cluster),
-``--namespace``, ``--image``, ``--pod-timeout``; ``--max-parallel`` bounds collection for
-every kind of node. ``--lab`` reaches the lab's node the same way, through the lab API.
+``--namespace``, ``--image``, ``--pod-timeout``, ``--api-timeout``; ``--max-parallel`` bounds
+collection for every kind of node. ``--lab`` reaches the lab's node the same way, through the
+lab API.
+
+The end of the run's debug pods is the session's business, not a check's: from the first
+Ctrl-C or SIGTERM on, later ones are held until the pods are removed; what could not be
+removed (and a signal held meanwhile) is one line in the terminal summary, never an ERROR
+of whichever check ran last. Under xdist, workers hand their lines to the controller.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+import sys
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
-from ctdiag.collect.kube.access import REQUEST_TIMEOUT, AccessOptions, Cluster, connect
+from ctdiag.collect.kube.access import DEFAULT_REQUEST_TIMEOUT_S, AccessOptions, Cluster, connect
+from ctdiag.collect.kube.command_pod import api_timeout_help
+from ctdiag.collect.kube.interrupts import first_interrupt_then_held, interrupt_noticed
 from ctdiag.collect.kube.manifests import DEFAULT_DEADLINE_S, DEFAULT_IMAGE, new_run_id
-from ctdiag.collect.kube.nodes import select_nodes
+from ctdiag.collect.kube.nodes import check_node_name, select_nodes
 from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
 from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete, leftovers_line
 from ctdiag.collect.scheduler import DEFAULT_MAX_PARALLEL, ProgressQueue
-from ctdiag.errors import CtdiagError
+from ctdiag.errors import ClusterError, CtdiagError
 
 RUN_ID = pytest.StashKey[str]()
 #: Plain data the controller hands to every xdist worker (``config.workerinput``), so all
@@ -27,6 +39,17 @@ RUN_ID = pytest.StashKey[str]()
 WORKER_DATA = pytest.StashKey[dict[str, str]]()
 #: The key xdist workers find the controller's run id under (one label for the whole run).
 WORKER_RUN_ID = "ctdiag_run_id"
+#: Lines about the end of the run's debug pods, for the terminal summary (see the docstring).
+TEARDOWN_NOTES = pytest.StashKey[list[str]]()
+#: What the run could not remove (``pod ns/name``...), why, and the run id: one line in all.
+LEFTOVERS = pytest.StashKey[tuple[list[str], str, str]]()
+#: The key an xdist worker hands its leftovers to the controller under (plain lists).
+WORKER_LEFTOVERS = "ctdiag_leftovers"
+#: A signal came while the debug pods were being removed: the run ends as interrupted.
+HELD_AT_END = pytest.StashKey[list[str]]()
+#: The terminal's stderr, kept before pytest captures it: a held signal is announced there
+#: at once (from a signal handler, so a raw write), not in a test's captured output.
+NOTICE_FD = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,11 +76,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pod-deadline", type=int, default=DEFAULT_DEADLINE_S, metavar="S",
                     help="activeDeadlineSeconds of debug pods: they stop by themselves after "
                          f"this long even if the run is killed (default {DEFAULT_DEADLINE_S})")
-    group.addoption("--api-timeout", type=float, default=REQUEST_TIMEOUT[1], metavar="S",
-                    help="seconds any API request may wait for its answer (default "
-                         f"{REQUEST_TIMEOUT[1]:g}; idempotent requests are retried twice)")
+    group.addoption("--api-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT_S,
+                    metavar="S", help=api_timeout_help())
     group.addoption("--max-parallel", type=int, default=DEFAULT_MAX_PARALLEL, metavar="N",
                     help=f"nodes collected at once (default {DEFAULT_MAX_PARALLEL})")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if wants_cluster(config) or getattr(config.option, "lab", False):
+        # Capture is off while plugins are configured: this is the terminal's stderr.
+        config.stash[NOTICE_FD] = os.dup(2)
 
 
 def wants_cluster(config: pytest.Config) -> bool:
@@ -82,10 +110,15 @@ def cluster_nodes(config: pytest.Config) -> list[str]:
     opt = config.option
     if opt.max_parallel < 1:
         raise pytest.UsageError(f"--max-parallel must be at least 1, got {opt.max_parallel}")
-    if opt.pod_timeout <= 0 or opt.pod_deadline <= 0:
-        raise pytest.UsageError("--pod-timeout and --pod-deadline must be positive")
+    if opt.pod_timeout <= 0 or opt.pod_deadline <= 0 or opt.api_timeout <= 0:
+        raise pytest.UsageError("--pod-timeout, --pod-deadline and --api-timeout must be positive")
     if not wants_cluster(config):
         return []
+    for name in opt.kube_nodes:
+        try:
+            check_node_name(name)
+        except ClusterError as exc:
+            raise pytest.UsageError(f"--node: {exc}") from None
     if opt.lab:
         raise pytest.UsageError("--lab brings its own cluster: drop --node/--all-nodes")
     if not (opt.all_nodes or opt.node_selector):
@@ -113,18 +146,99 @@ def run_id(config: pytest.Config) -> str:
 def debug_pods(
     config: pytest.Config, access: AccessOptions, messages: ProgressQueue
 ) -> Iterator[DebugPodSession]:
-    """The run's debug pod session; every pod and the temporary namespace go at the end."""
+    """The run's debug pod session; every pod and the temporary namespace go at the end.
+
+    From the first Ctrl-C or SIGTERM in the block on, later ones are held until the pods
+    are removed (the first still interrupts the run). What could not be removed goes to
+    the terminal summary (:func:`add_leftovers`), never raised at a check.
+    """
     opt = config.option
     options = PodOptions(namespace=opt.kube_namespace, image=opt.image,
                          start_timeout_s=opt.pod_timeout, deadline_s=opt.pod_deadline)  # fmt: skip
     cluster: Cluster = connect(access)
+    worker = str(getattr(config, "workerinput", {}).get("workerid", ""))
+    fd = config.stash.get(NOTICE_FD, 2)
+    pods = DebugPodSession(cluster, options, run_id=run_id(config), worker=worker,
+                           progress=lambda n, m: messages.report(n or "cluster", m),
+                           notice_fd=fd)  # fmt: skip
+    note = (f"the run is ending: removing its debug pods first (at most {CLOSE_BUDGET_S:g} s; "
+            f"run id {pods.run_id})")  # fmt: skip
     try:
-        worker = str(getattr(config, "workerinput", {}).get("workerid", ""))
-        with DebugPodSession(cluster, options, run_id=run_id(config), worker=worker,
-                             progress=lambda n, m: messages.report(n or "cluster", m)) as pods:
-            yield pods
+        with first_interrupt_then_held(note, fd=fd) as later:
+            try:
+                yield pods
+            finally:
+                try:
+                    pods.close()
+                except CleanupIncomplete as exc:
+                    add_leftovers(config, exc.left, exc.why, exc.run_id)
     finally:
         cluster.close()
+    held: list[str] = [*pods.signals_while_closing, *later.received]
+    if held:
+        config.stash[HELD_AT_END] = held
+
+
+def add_leftovers(config: pytest.Config, left: list[str], why: str, run: str) -> None:
+    """Keep what could not be removed for the summary's one line: everything left, the
+    first reason. On an xdist worker it also goes to the controller, which merges every
+    worker's (they share the run id) into its one line."""
+    known, first_why, _ = config.stash.get(LEFTOVERS, ([], why, run))
+    config.stash[LEFTOVERS] = ([*known, *left], first_why, run)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # xdist sends it once the session's teardown is over
+        workeroutput[WORKER_LEFTOVERS] = [[*known, *left], first_why, run]
+
+
+def teardown_note(config: pytest.Config, line: str) -> None:
+    """Keep ``line`` for the terminal summary (on this process: the controller or alone)."""
+    config.stash.setdefault(TEARDOWN_NOTES, []).append(line)
+
+
+def _summary_lines(config: pytest.Config) -> list[str]:
+    lines = list(config.stash.get(TEARDOWN_NOTES, None) or ())
+    if LEFTOVERS in config.stash:
+        lines.insert(0, leftovers_line(*config.stash[LEFTOVERS]))
+    return lines
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    del excinfo
+    interrupt_noticed()  # the session unwinds on it: no need to raise it again
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # inside the terminal's and xdist's wrappers
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    result = yield  # the session's fixtures, debug pods included, are torn down in here
+    held = session.config.stash.get(HELD_AT_END, [])
+    if held and session.exitstatus != pytest.ExitCode.INTERRUPTED:
+        teardown_note(session.config, f"{held[0]} came while the debug pods were removed: "
+                                      "the run ends as interrupted")  # fmt: skip
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    if hasattr(config, "workerinput"):
+        return  # the controller shows a worker's lines
+    for line in _summary_lines(config):
+        terminalreporter.write_line(f"ctdiag: {line}", red=True, bold=True)
+    config.stash[TEARDOWN_NOTES] = []
+    if LEFTOVERS in config.stash:  # shown: not again on unconfigure
+        del config.stash[LEFTOVERS]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if NOTICE_FD in config.stash:
+        os.close(config.stash[NOTICE_FD])
+        del config.stash[NOTICE_FD]
+    # No terminal summary (--no-summary, -p no:terminal): the lines still reach the user.
+    if hasattr(config, "workerinput"):
+        return
+    for line in _summary_lines(config):
+        print(f"ctdiag: {line}", file=sys.stderr)
 
 
 class XdistByNode:
@@ -139,6 +253,14 @@ class XdistByNode:
         self._config = config
         # Longest first: "worker-1-x" must not be taken for node "worker-1" when both exist.
         self._nodes = sorted(nodes, key=len, reverse=True)
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker's leftovers join the controller's (one line, in its summary)."""
+        del error
+        packed = getattr(node, "workeroutput", {}).get(WORKER_LEFTOVERS)
+        if packed:
+            left, why, run = packed
+            add_leftovers(self._config, [str(item) for item in left], str(why), str(run))
 
     def pytest_configure_node(self, node: object) -> None:
         node.workerinput[WORKER_RUN_ID] = run_id(self._config)  # type: ignore[attr-defined]

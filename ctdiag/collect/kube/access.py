@@ -6,12 +6,16 @@ own :class:`kubernetes.client.Configuration` view (:attr:`Cluster.configuration`
 goes through the shared ``ApiClient``: ``kubernetes.stream.stream()`` patches that client
 while it runs, which breaks concurrent REST calls (kubernetes-client/python#928).
 
-Every call has a timeout and is retried twice on a 5xx answer or no answer, so one hiccup
-of the API server does not fail a run. Every call ctdiag makes may be repeated: reads,
-lists and deletes are idempotent, and creates name their objects, so a repeated create
-finds its object (409, see :mod:`ctdiag.collect.kube.pods`). Errors become
-:class:`~ctdiag.errors.ApiError`
-and its subclasses, with one line saying what was asked and what the server said.
+One retry policy, ctdiag's own (the client's urllib3 retries are switched off, so one
+call is never a dozen hidden requests): every request waits at most ``--api-timeout``
+(:data:`DEFAULT_REQUEST_TIMEOUT_S`, connection included); a call that gets a 5xx, a 429 or no
+answer is tried again after 0.5, 1, 2 and 4 s (:data:`RETRY_DELAYS_S`: at most 5 attempts, so
+a burst of four 500s is survived), and gives up once it has taken
+:func:`call_budget_s` = 2 x ``--api-timeout`` + 7.5 s (67.5 s at the default 30 s) in all.
+Every call ctdiag makes may be repeated: reads, lists and deletes are idempotent, and creates
+name their objects, so a repeated create finds its object (409, see
+:mod:`ctdiag.collect.kube.pods`). Errors become :class:`~ctdiag.errors.ApiError` and its
+subclasses, with one line saying what was asked and what the server said.
 """
 
 from __future__ import annotations
@@ -31,10 +35,31 @@ from kubernetes.config.config_exception import ConfigException
 
 from ctdiag.errors import ApiError, ClusterError, ForbiddenError, NotFoundError
 
-#: (connect, read) seconds for every REST call: a silent API server fails the call, not the run.
-REQUEST_TIMEOUT = (5.0, 30.0)
-RETRY_DELAYS_S = (0.5, 1.5)
-_RETRIED_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+#: Seconds one request may take, connecting included (``--api-timeout``).
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+#: Seconds the pod watch may take to connect (its reading waits as long as it watches).
+CONNECT_TIMEOUT_S = 5.0
+#: Pauses before the 2nd to 5th attempt of a call answered with a 5xx, a 429 or nothing.
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
+#: No attempt is started with less time than this left in the call's budget.
+MIN_ATTEMPT_S = 1.0
+#: HTTP statuses worth another attempt (0: no answer at all).
+RETRIED_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+
+
+def call_budget_s(request_timeout_s: float) -> float:
+    """The longest one call may take, every attempt and pause included: two requests that
+    time out, plus every pause (:data:`RETRY_DELAYS_S`)."""
+    return 2 * request_timeout_s + sum(RETRY_DELAYS_S)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` as one printable line: whitespace runs (newlines too) become one space,
+    other control characters their escapes, and at most ``limit`` characters are kept."""
+    flat = " ".join(text.split())
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+    return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
+
 
 T = TypeVar("T")
 
@@ -45,8 +70,8 @@ class AccessOptions:
 
     kubeconfig: str | None = None
     context: str | None = None
-    request_timeout_s: float = REQUEST_TIMEOUT[1]
-    """Seconds a REST call may wait for the answer (the connection gets 5 s at most)."""
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    """Seconds one request may take (``--api-timeout``); see :func:`call_budget_s`."""
 
 
 class Cluster:
@@ -59,10 +84,14 @@ class Cluster:
     """
 
     def __init__(self, configuration: client.Configuration, where: str,
-                 request_timeout_s: float = REQUEST_TIMEOUT[1]) -> None:  # fmt: skip
+                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:  # fmt: skip
+        # urllib3 would otherwise retry each request 3 times under our own retries.
+        configuration.retries = False
         self.configuration = configuration
         self.where = where
-        self.request_timeout = (min(REQUEST_TIMEOUT[0], request_timeout_s), request_timeout_s)
+        self.request_timeout_s = request_timeout_s
+        self.connect_timeout_s = min(CONNECT_TIMEOUT_S, request_timeout_s)
+        self.call_budget_s = call_budget_s(request_timeout_s)
         self.api_client = client.ApiClient(configuration)
         self.core = client.CoreV1Api(self.api_client)
         self.discovery = client.DiscoveryV1Api(self.api_client)
@@ -71,19 +100,28 @@ class Cluster:
         self.api_client.close()
 
     def call(
-        self, what: str, method: Callable[..., T], *args: Any, node: str = "", **kwargs: Any
-    ) -> T:
-        """``method(*args, **kwargs)`` with a timeout, retries and our errors.
+        self, what: str, method: Callable[..., T], *args: Any, node: str = "",
+        until: float | None = None, **kwargs: Any,
+    ) -> T:  # fmt: skip
+        """``method(*args, **kwargs)`` with a timeout, retries and our errors (see the module
+        docstring for the policy).
 
         Args:
             what: the request in a few words (``create pod ctdiag-x``), for the message.
             node: the node concerned, named first in the message.
+            until: a ``time.monotonic()`` deadline that ends the call sooner than its budget.
 
         Raises:
             ForbiddenError: 403. NotFoundError: 404. ApiError: any other failure.
         """
-        kwargs.setdefault("_request_timeout", self.request_timeout)
-        for attempt in range(len(RETRY_DELAYS_S) + 1):
+        started = time.monotonic()
+        deadline = started + self.call_budget_s
+        if until is not None:
+            deadline = min(deadline, until)
+        for attempt, pause in enumerate((*RETRY_DELAYS_S, None), start=1):
+            remaining = max(MIN_ATTEMPT_S, deadline - time.monotonic())
+            # One number: urllib3 bounds connecting and reading together by it.
+            kwargs["_request_timeout"] = min(self.request_timeout_s, remaining)
             try:
                 return method(*args, **kwargs)
             except ApiException as exc:
@@ -91,15 +129,24 @@ class Cluster:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 message = f"{what}: no answer from the API server {self.where}: {_short(exc)}"
                 error = ApiError(message, status=0, node=node)
-            if attempt == len(RETRY_DELAYS_S) or error.status not in _RETRIED_STATUSES:
+            retry = (
+                pause is not None
+                and error.status in RETRIED_STATUSES
+                and time.monotonic() + pause + MIN_ATTEMPT_S <= deadline
+            )
+            if not retry:
+                if attempt > 1:
+                    spent = time.monotonic() - started
+                    error.args = (f"{error} ({attempt} attempts in {spent:.1f} s)",)
                 raise error
-            time.sleep(RETRY_DELAYS_S[attempt])
+            assert pause is not None
+            time.sleep(pause)
         raise AssertionError("unreachable")
 
 
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "reason", None) or exc)
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return one_line(text) if text.strip() else type(exc).__name__
 
 
 def api_error(what: str, exc: ApiException, *, node: str = "") -> ApiError:
@@ -114,6 +161,7 @@ def api_error(what: str, exc: ApiException, *, node: str = "") -> ApiError:
             reason = str(body.get("reason") or reason)
     except (TypeError, ValueError):
         pass
+    reason, message = one_line(reason, 80), one_line(message)
     text = f"{what}: HTTP {status} {reason}: {message}" if status else f"{what}: {message}"
     kind = {403: ForbiddenError, 404: NotFoundError}.get(status, ApiError)
     return kind(text, status=status, reason=reason, node=node)

@@ -1,7 +1,8 @@
 """One node, one debug pod, for the length of one command (``python -m ctdiag conntrack``).
 
 The pod (and the temporary namespace) is removed when the ``with`` block ends, also on
-Ctrl-C or SIGTERM (``__main__`` turns SIGTERM into KeyboardInterrupt); its
+Ctrl-C or SIGTERM: the first one interrupts the command, later ones wait until the pod is
+gone (:func:`~ctdiag.collect.kube.interrupts.first_interrupt_then_held`). Its
 ``activeDeadlineSeconds`` ends it even if we are killed outright.
 """
 
@@ -12,21 +13,50 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from ctdiag.collect.kube.access import AccessOptions, connect
+from ctdiag.collect.kube.access import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    RETRY_DELAYS_S,
+    AccessOptions,
+    call_budget_s,
+    connect,
+)
+from ctdiag.collect.kube.interrupts import first_interrupt_then_held
 from ctdiag.collect.kube.manifests import DEFAULT_IMAGE
 from ctdiag.collect.kube.pod_runner import DebugPodRunner
 from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
 from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S
 
 #: A single command's pod need not outlive it by an hour.
 COMMAND_DEADLINE_S = 900
 
 
+def api_timeout_help() -> str:
+    """What ``--api-timeout`` bounds, with the retry policy's numbers."""
+    pauses = ", ".join(f"{d:g}" for d in RETRY_DELAYS_S)
+    return (f"seconds one API request may take (default {DEFAULT_REQUEST_TIMEOUT_S:g}); a 5xx, "
+            f"429 or no answer is tried again after {pauses} s, and one call gives up after "
+            f"2 x S + {sum(RETRY_DELAYS_S):g} s in all "
+            f"({call_budget_s(DEFAULT_REQUEST_TIMEOUT_S):g} s at the default)")  # fmt: skip
+
+
 def add_access_options(parser: argparse.ArgumentParser) -> None:
-    """``--kubeconfig`` and ``--context``."""
+    """``--kubeconfig``, ``--context`` and ``--api-timeout``."""
     parser.add_argument("--kubeconfig", metavar="PATH",
                         help="kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
+    parser.add_argument("--api-timeout", type=_positive, default=DEFAULT_REQUEST_TIMEOUT_S,
+                        metavar="S", help=api_timeout_help())
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +74,8 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 
 def access_of(args: argparse.Namespace) -> AccessOptions:
-    return AccessOptions(kubeconfig=args.kubeconfig, context=args.context)
+    return AccessOptions(kubeconfig=args.kubeconfig, context=args.context,
+                         request_timeout_s=args.api_timeout)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -61,8 +92,10 @@ def open_node_runner(args: argparse.Namespace) -> Iterator[DebugPodRunner]:
     options = PodOptions(namespace=args.namespace, image=args.image,
                          start_timeout_s=args.pod_timeout, deadline_s=COMMAND_DEADLINE_S)
     cluster = connect(access_of(args))
+    pods = DebugPodSession(cluster, options, progress=progress)
+    note = f"removing the debug pod first (at most {CLOSE_BUDGET_S:g} s; run id {pods.run_id})"
     try:
-        with DebugPodSession(cluster, options, progress=progress) as pods:
+        with first_interrupt_then_held(note), pods:
             yield pods.runner(args.node)
     finally:
         cluster.close()

@@ -22,6 +22,7 @@ import websocket
 from kubernetes.client import Configuration
 from kubernetes.stream.ws_client import create_websocket, get_websocket_url
 
+from ctdiag.collect.kube.access import one_line
 from ctdiag.errors import (
     ApiError,
     ClusterError,
@@ -62,7 +63,7 @@ class ExecResult:
         """Raise :class:`CollectionError` (stderr's first line) unless the exit status is 0."""
         if self.returncode != 0:
             first = self.stderr.decode(errors="replace").strip().splitlines()[:1]
-            why = f": {first[0][:300]}" if first else ""
+            why = f": {one_line(first[0])}" if first else ""
             message = f"exit status {self.returncode}{why}"
             raise CollectionError(message, node=node, command=self.args)
 
@@ -107,12 +108,13 @@ def _connect(configuration: Configuration, url: str, what: str, node: str,
         ws = create_websocket(configuration, url, _headers(configuration))
     except websocket.WebSocketBadStatusException as exc:
         body = exc.resp_body.decode(errors="replace") if exc.resp_body else ""
-        message = _status_message(body) or str(exc).splitlines()[0]
+        message = _status_message(body) or one_line(str(exc))
         status = int(exc.status_code)
         kind = {403: ForbiddenError, 404: NotFoundError}.get(status, ApiError)
         raise kind(f"{what}: HTTP {status}: {message}", status=status, node=node) from exc
     except (websocket.WebSocketException, OSError) as exc:
-        raise ApiError(f"{what}: cannot connect: {exc}", status=0, node=node) from exc
+        message = f"{what}: cannot connect: {one_line(str(exc)) or type(exc).__name__}"
+        raise ApiError(message, status=0, node=node) from exc
     ws.settimeout(timeout)
     return ws
 
@@ -121,19 +123,21 @@ def _status_message(body: str) -> str:
     try:
         data = json.loads(body)
     except ValueError:
-        return body.strip()[:300]
-    return str(data.get("message", "")) if isinstance(data, dict) else ""
+        return one_line(body)
+    return one_line(str(data.get("message", ""))) if isinstance(data, dict) else ""
 
 
 def exec_in_pod(
     configuration: Configuration, namespace: str, pod: str, argv: Sequence[str], *,
     container: str, node: str, timeout: float, on_stdout: StdoutSink | None = None,
+    shown: Sequence[str] | None = None,
 ) -> ExecResult:  # fmt: skip
     """Run ``argv`` in the pod's container and wait for its exit status.
 
     Args:
         on_stdout: when given, receives stdout piece by piece and ``stdout`` stays empty.
         timeout: seconds for the whole call, connection included.
+        shown: the argv errors name instead of ``argv`` (a script named, not printed).
 
     Raises:
         ExecNotStarted: the runtime refused to start the command (``missing`` tells when
@@ -142,6 +146,7 @@ def exec_in_pod(
         CollectionError: timeout, or the stream ended without an exit status.
     """
     args = tuple(argv)
+    named = tuple(shown) if shown is not None else args
     what = f"exec in pod {namespace}/{pod}"
     deadline = time.monotonic() + timeout
     ws = _connect(configuration, exec_url(configuration, namespace, pod, container, args),
@@ -170,18 +175,19 @@ def exec_in_pod(
             elif channel == STDERR:
                 err.append(data[1:])
             elif channel == STATUS:
-                code = _exit_code(data[1:], args, node)
+                code = _exit_code(data[1:], named, node)
                 return ExecResult(args, code, b"".join(out), b"".join(err), received)
     except (TimeoutError, websocket.WebSocketTimeoutException) as exc:
         message = f"timed out after {timeout:g} s ({received} bytes received)"
-        raise CollectionError(message, node=node, command=args) from exc
+        raise CollectionError(message, node=node, command=named) from exc
     except (websocket.WebSocketException, OSError) as exc:
-        message = f"exec stream broke after {received} bytes: {exc or type(exc).__name__}"
-        raise CollectionError(message, node=node, command=args) from exc
+        why = one_line(str(exc)) or type(exc).__name__
+        message = f"exec stream broke after {received} bytes: {why}"
+        raise CollectionError(message, node=node, command=named) from exc
     finally:
         ws.shutdown()
     message = f"exec stream ended after {received} bytes without an exit status (cut short)"
-    raise CollectionError(message, node=node, command=args)
+    raise CollectionError(message, node=node, command=named)
 
 
 def _exit_code(payload: bytes, args: tuple[str, ...], node: str) -> int:
@@ -202,6 +208,6 @@ def _exit_code(payload: bytes, args: tuple[str, ...], node: str) -> int:
             if cause.get("reason") == "ExitCode":
                 return int(cause.get("message", "1"))
         return 1
-    message = str(status.get("message") or status)
+    message = one_line(str(status.get("message") or status))
     missing = any(marker in message.lower() for marker in NOT_FOUND_MARKERS)
-    raise ExecNotStarted(f"{args[0]} did not start: {message[:300]}", node=node, missing=missing)
+    raise ExecNotStarted(f"{args[0]} did not start: {message}", node=node, missing=missing)

@@ -6,12 +6,29 @@ node is checked before any pod is created, and a node that fails gets one line s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ctdiag.collect.kube.access import Cluster
 from ctdiag.errors import ClusterError, NotFoundError
+
+#: What the API server accepts as a node name: an RFC 1123 subdomain.
+_NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_NODE_NAME_MAX = 253
+
+
+def check_node_name(name: str) -> str:
+    """``name`` if a node can have it, checked before it reaches a message or a request.
+
+    Raises:
+        ClusterError: it cannot (one line, the name shown escaped: it may hold a newline).
+    """
+    if len(name) > _NODE_NAME_MAX or not _NODE_NAME.fullmatch(name):
+        raise ClusterError(f"{name!r} is not a node name (lowercase letters, digits, '-' and "
+                           f"'.', at most {_NODE_NAME_MAX})")  # fmt: skip
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,7 @@ def check_ready(cluster: Cluster, name: str) -> NodeReadiness:
     Raises:
         ClusterError: the node does not exist or is not Ready (one line, naming it).
     """
+    check_node_name(name)
     try:
         node = cluster.call(f"read node {name}", cluster.core.read_node, name, node=name)
     except NotFoundError:

@@ -40,6 +40,8 @@ GZIP_SCRIPT = (
     '{ { "$@"; echo "$?" >&3; } | gzip -c -1 >&4; } 3>&1 | { read -r rc; exit "${rc:-1}"; }\n'
 )
 GZIP_PROBE = ("sh", "-c", "command -v gzip >/dev/null", "sh")
+#: How errors name :data:`GZIP_SCRIPT` (three lines of shell would break a one-line ERROR).
+GZIP_SCRIPT_NAME = "<the gzip listing script>"
 PROBE_TIMEOUT = 20.0
 
 
@@ -84,9 +86,11 @@ class DebugPodRunner:
 
     def _exec(self, argv: Sequence[str], timeout: float,
               sink: StdoutConsumer | None = None) -> ExecResult:  # fmt: skip
+        shown = tuple(GZIP_SCRIPT_NAME if arg == GZIP_SCRIPT else arg for arg in argv)
         result = exec_in_pod(
             self._configuration, self.pod.namespace, self.pod.name, argv,
             container=self.pod.container, node=self.node, timeout=timeout, on_stdout=sink,
+            shown=shown,
         )  # fmt: skip
         with self._lock:
             self.received_bytes += result.received
@@ -111,7 +115,8 @@ class DebugPodRunner:
                 result = self._exec(full, max(1.0, deadline - time.monotonic()), sink)
             except ExecNotStarted as exc:
                 if not exc.missing:
-                    raise CollectionError(str(exc), node=self.node, command=full) from exc
+                    why = str(exc).removeprefix(f"{self.node}: ")
+                    raise CollectionError(why, node=self.node, command=full) from exc
                 reasons.append(f"not in image {self.pod.image}" if not prefix
                                else f"{prefix[0]} missing in the image")  # fmt: skip
                 continue

@@ -17,7 +17,13 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from ctdiag.collect.kube.access import Cluster, api_error
+from ctdiag.collect.kube.access import (
+    RETRIED_STATUSES,
+    RETRY_DELAYS_S,
+    Cluster,
+    api_error,
+    one_line,
+)
 from ctdiag.collect.kube.manifests import (
     CONTAINER,
     RUN_LABEL,
@@ -58,11 +64,21 @@ def create_namespace(cluster: Cluster, run_id: str, worker: str = "") -> str:
     return name
 
 
-def delete_namespace(cluster: Cluster, name: str) -> None:
-    """Delete the namespace (and so everything in it); a namespace already gone is fine."""
-    with contextlib.suppress(NotFoundError):
+def delete_namespace(cluster: Cluster, name: str, *, until: float | None = None) -> None:
+    """Delete the namespace (and so everything in it); a namespace already gone, or already
+    being deleted (409), is fine.
+
+    Args:
+        until: a ``time.monotonic()`` deadline for the call (retries included).
+    """
+    try:
         cluster.call(f"delete namespace {name}", cluster.core.delete_namespace, name,
-                     grace_period_seconds=0)  # fmt: skip
+                     grace_period_seconds=0, until=until)  # fmt: skip
+    except NotFoundError:
+        pass
+    except ApiError as exc:
+        if exc.status != 409:  # Conflict: Terminating already (a retried delete went through)
+            raise
 
 
 def create_pod(cluster: Cluster, spec: DebugPodSpec) -> None:
@@ -72,11 +88,17 @@ def create_pod(cluster: Cluster, spec: DebugPodSpec) -> None:
                   node=spec.node)  # fmt: skip
 
 
-def delete_pod(cluster: Cluster, namespace: str, name: str, *, node: str = "") -> None:
-    """Delete at once (grace period 0); a pod already gone is fine."""
+def delete_pod(cluster: Cluster, namespace: str, name: str, *, node: str = "",
+               until: float | None = None) -> None:  # fmt: skip
+    """Delete at once (grace period 0); a pod already gone is fine.
+
+    Args:
+        until: a ``time.monotonic()`` deadline for the call (retries included).
+    """
     with contextlib.suppress(NotFoundError):
         cluster.call(f"delete pod {namespace}/{name}", cluster.core.delete_namespaced_pod,
-                     name, namespace, grace_period_seconds=0, node=node)  # fmt: skip
+                     name, namespace, grace_period_seconds=0, node=node,
+                     until=until)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +114,18 @@ def pod_verdict(pod: Any) -> PodVerdict:
     status = pod.status
     phase = status.phase if status else None
     if phase in ("Failed", "Succeeded"):
-        why = f"{status.reason or ''} {status.message or ''}".strip() or "no reason given"
+        why = one_line(f"{status.reason or ''} {status.message or ''}") or "no reason given"
         return PodVerdict(error=f"pod {phase.lower()} before use: {why}")
     for container in (status.container_statuses if status else None) or []:
         state = container.state
         waiting = state.waiting if state else None
         if waiting is not None and waiting.reason in FATAL_WAITING:
             image = container.image or "?"
-            return PodVerdict(error=f"image {image}: {waiting.reason}: {waiting.message or ''}")
+            why = one_line(f"{waiting.reason}: {waiting.message or ''}")
+            return PodVerdict(error=f"image {one_line(image, 200)}: {why}")
         terminated = state.terminated if state else None
         if terminated is not None:
-            why = f"{terminated.reason or ''} exit {terminated.exit_code}"
+            why = one_line(f"{terminated.reason or ''} exit {terminated.exit_code}")
             return PodVerdict(error=f"container {container.name} terminated: {why}")
         if phase == "Running" and state is not None and state.running is not None:
             return PodVerdict(running=True)
@@ -121,7 +144,7 @@ def _pending_why(pod: Any | None) -> str:
     for condition in (status.conditions if status else None) or []:
         if condition.status != "True" and condition.reason:
             parts.append(f"{condition.type}={condition.status} ({condition.reason})")
-    return ", ".join(parts)
+    return one_line(", ".join(parts), 500)
 
 
 def wait_running(
@@ -140,6 +163,7 @@ def wait_running(
     last: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
     version = ""
+    failures = 0  # watches in a row that failed (5xx, 429, no answer): the retry policy's
     while len(results) < len(pods):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -147,10 +171,12 @@ def wait_running(
         stream = watch.Watch().stream(
             cluster.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run_id}",
             timeout_seconds=max(1, int(remaining)), resource_version=version or None,
-            _request_timeout=(cluster.request_timeout[0], remaining + 5),
+            # The server ends the watch at timeout_seconds; reading waits that long at most.
+            _request_timeout=(cluster.connect_timeout_s, remaining + cluster.request_timeout_s),
         )  # fmt: skip
         try:
             for event in stream:
+                failures = 0
                 pod = event["object"]
                 version = pod.metadata.resource_version or version
                 spec = pods.get(pod.metadata.name)
@@ -168,18 +194,25 @@ def wait_running(
                     results[spec.node] = DebugPodError(verdict.error, node=spec.node)
                 if len(results) == len(pods) or time.monotonic() >= deadline:
                     break
+            continue
         except ApiException as exc:
             if exc.status == 410:  # resource version too old: list afresh
                 version = ""
                 continue
-            raise api_error(f"watch pods in {namespace}", exc) from exc
+            error = api_error(f"watch pods in {namespace}", exc)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if time.monotonic() >= deadline:
-                break
-            _tell(progress, "", f"pod watch interrupted ({exc}); watching again")
-            time.sleep(0.5)
+            error = ApiError(f"watch pods in {namespace}: no answer from the API server "
+                             f"{cluster.where}: {one_line(str(exc))}", status=0)  # fmt: skip
         finally:
             stream.close()
+        if error.status not in RETRIED_STATUSES or failures == len(RETRY_DELAYS_S):
+            raise error
+        pause = RETRY_DELAYS_S[failures]
+        failures += 1
+        if time.monotonic() + pause >= deadline:
+            break
+        _tell(progress, "", f"pod watch failed ({error}); watching again in {pause:g} s")
+        time.sleep(pause)
     for name, spec in pods.items():
         if spec.node not in results:
             why = _pending_why(last.get(name))
@@ -193,24 +226,51 @@ def _tell(progress: PodProgress | None, node: str, message: str) -> None:
         progress(node, message)
 
 
-def sweep(cluster: Cluster, *, run_id: str | None = None) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What :func:`sweep` removed, and what it could not.
+
+    Attributes:
+        pods: pods deleted (``namespace/name``).
+        namespaces: namespaces deleted.
+        left: ``pod ns/name`` or ``namespace name`` -> why it is still there (one line).
+    """
+
+    pods: list[str]
+    namespaces: list[str]
+    left: dict[str, str]
+
+
+def sweep(cluster: Cluster, *, run_id: str | None = None) -> SweepResult:
     """Delete every pod and namespace ctdiag made (of one run, or of any): ``cleanup``.
 
-    Returns:
-        The pods (``namespace/name``) and namespaces deleted.
+    A delete that fails does not stop the others; it is reported in ``left``.
 
     Raises:
-        ApiError: listing or deleting failed.
+        ApiError: listing failed.
     """
     selector = managed_selector(run_id)
     listed = cluster.call("list ctdiag pods", cluster.core.list_pod_for_all_namespaces,
                           label_selector=selector)  # fmt: skip
-    pods = [f"{p.metadata.namespace}/{p.metadata.name}" for p in listed.items]
+    pods: list[str] = []
+    left: dict[str, str] = {}
     for pod in listed.items:
-        delete_pod(cluster, pod.metadata.namespace, pod.metadata.name)
+        where = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        try:
+            delete_pod(cluster, pod.metadata.namespace, pod.metadata.name)
+        except ApiError as exc:
+            left[f"pod {where}"] = str(exc)
+        else:
+            pods.append(where)
     spaces = cluster.call("list ctdiag namespaces", cluster.core.list_namespace,
                           label_selector=selector)  # fmt: skip
-    names = [ns.metadata.name for ns in spaces.items]
-    for name in names:
-        delete_namespace(cluster, name)
-    return pods, names
+    names: list[str] = []
+    for namespace in spaces.items:
+        name = namespace.metadata.name
+        try:
+            delete_namespace(cluster, name)
+        except ApiError as exc:
+            left[f"namespace {name}"] = str(exc)
+        else:
+            names.append(name)
+    return SweepResult(pods, names, left)

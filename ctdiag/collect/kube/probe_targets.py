@@ -99,7 +99,7 @@ def _fetch(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _list_raw(cluster: Cluster, what: str, method: Callable[..., Any],
-              **query: str) -> list[Mapping[str, Any]]:  # fmt: skip
+              **query: Any) -> list[Mapping[str, Any]]:  # fmt: skip
     """Every object of a cluster-wide list, page after page, as API JSON dicts."""
     found: list[Mapping[str, Any]] = []
     token: str | None = None

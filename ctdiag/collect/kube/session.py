@@ -4,10 +4,15 @@
 creates the namespace (unless ``--namespace`` names one), creates the pods and waits for all
 of them with one watch; ``runner(node)`` gives the node's
 :class:`~ctdiag.collect.kube.pod_runner.DebugPodRunner`, or raises the one-line reason the node
-cannot
-be reached. Leaving the context deletes every pod of the run (by label, so a pod whose
-create was interrupted mid-request goes too) and the temporary namespace, within
-:data:`CLOSE_BUDGET_S`; ``activeDeadlineSeconds`` stops the pods even if we are killed.
+cannot be reached.
+
+Leaving the context (:meth:`DebugPodSession.close`) deletes every pod of the run (by label,
+so a pod whose create was interrupted mid-request goes too) and the temporary namespace, all
+at once, within 30 s (:mod:`~ctdiag.collect.kube.teardown`). Ctrl-C and SIGTERM are held
+meanwhile (:func:`~ctdiag.collect.kube.interrupts.signals_held`): a second signal cannot cut
+the cleanup short; it is obeyed once the cleanup is done. Whatever could not be removed is one
+line naming it and ``python -m ctdiag cleanup --run-id RUN``; ``activeDeadlineSeconds``
+stops the pods even if we are killed.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from ctdiag.collect.kube.access import Cluster
+from ctdiag.collect.kube.interrupts import signals_held
 from ctdiag.collect.kube.manifests import (
     DEFAULT_DEADLINE_S,
     DEFAULT_IMAGE,
-    RUN_LABEL,
     DebugPodSpec,
+    namespace_name,
     new_run_id,
 )
 from ctdiag.collect.kube.nodes import check_ready
@@ -34,14 +40,14 @@ from ctdiag.collect.kube.pods import (
     PodProgress,
     create_namespace,
     create_pod,
-    delete_namespace,
-    delete_pod,
     wait_running,
 )
+from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete, remove_run
 from ctdiag.errors import ClusterError, CtdiagError
 
-#: Seconds the end-of-run cleanup may take before it gives up and says what is left.
-CLOSE_BUDGET_S = 30.0
+#: Of the end-of-run cleanup's time, what waiting for pod creates in flight may take (they
+#: are bounded calls themselves).
+CREATES_WAIT_S = 10.0
 #: Pods created at once (each is one POST; waiting is one watch for all).
 CREATE_PARALLEL = 16
 
@@ -55,12 +61,14 @@ class PodOptions:
         image: the container image.
         start_timeout_s: how long a pod may take to run.
         deadline_s: ``activeDeadlineSeconds`` of every pod.
+        close_budget_s: how long the end-of-run cleanup may take.
     """
 
     namespace: str | None = None
     image: str = DEFAULT_IMAGE
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     deadline_s: int = DEFAULT_DEADLINE_S
+    close_budget_s: float = CLOSE_BUDGET_S
 
 
 def _quiet(node: str, message: str) -> None:
@@ -71,29 +79,43 @@ class DebugPodSession:
     """Debug pods of one run on one cluster (see the module docstring).
 
     ``worker`` names the xdist worker: each has its namespace, all share the run id.
+    ``notice_fd`` is where a signal held during :meth:`close` is announced (stderr).
     """
 
     def __init__(self, cluster: Cluster, options: PodOptions = PodOptions(), *,
                  run_id: str | None = None, worker: str = "",
-                 progress: PodProgress = _quiet) -> None:  # fmt: skip
+                 progress: PodProgress = _quiet, notice_fd: int = 2) -> None:  # fmt: skip
         self.cluster = cluster
         self.options = options
         self.run_id = run_id or new_run_id()
         self.worker = worker
         self.namespace = options.namespace or ""
-        self._own_namespace = False
+        self._own_namespace = False  # ours to delete: a create was sent (it may have landed)
+        self._namespace_ready = bool(options.namespace)
         self._progress = progress
+        self._notice_fd = notice_fd
         self._pods: dict[str, DebugPod | CtdiagError] = {}
         self._runners: dict[str, DebugPodRunner] = {}
         self._creating = threading.Lock()
         self._closing = threading.Event()
+        self.signals_while_closing: list[str] = []
+        """Signals held during :meth:`close` (outermost holder only), e.g. ``["SIGINT"]``."""
 
     def __enter__(self) -> DebugPodSession:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
-        self.close()
+        try:
+            self.close()
+        except CleanupIncomplete as left:
+            if not isinstance(exc, CtdiagError):
+                raise
+            # One line with both, the cause first; the error keeps its type and fields.
+            exc.args = (f"{exc}; and {left}",)
+        if self.signals_while_closing and exc is None:
+            # Held while the pods were removed: obeyed now.
+            raise KeyboardInterrupt(f"signal {self.signals_while_closing[0]}")
 
     def start(self, nodes: Sequence[str]) -> None:
         """Start a pod on every node of ``nodes`` that has none yet; wait until they run.
@@ -113,9 +135,13 @@ class DebugPodSession:
             todo = [node for node in dict.fromkeys(nodes) if node not in self._pods]
             if not todo:
                 return
-            if not self.namespace:
-                self.namespace = create_namespace(self.cluster, self.run_id, self.worker)
+            if not self._namespace_ready:
+                # Named before the create: one that timed out may still land, and close()
+                # deletes it then.
+                self.namespace = namespace_name(self.run_id, self.worker)
                 self._own_namespace = True
+                create_namespace(self.cluster, self.run_id, self.worker)
+                self._namespace_ready = True
                 self._progress("", f"namespace {self.namespace} created for debug pods")
             specs = {
                 node: DebugPodSpec(node, self.namespace, self.options.image, self.run_id,
@@ -162,51 +188,38 @@ class DebugPodSession:
         return {node: pod for node, pod in self._pods.items() if isinstance(pod, DebugPod)}
 
     def close(self) -> None:
-        """Delete this run's pods and the temporary namespace (bounded; says what is left).
+        """Delete this run's pods and the temporary namespace, with Ctrl-C and SIGTERM held
+        (bounded by :data:`CLOSE_BUDGET_S`; says what is left).
 
         Raises:
-            ClusterError: something could not be deleted (the message names it and the
-                command that removes it).
+            CleanupIncomplete: something could not be deleted: one line naming it and the
+                command that removes it.
         """
-        deadline = time.monotonic() + CLOSE_BUDGET_S
+        budget = self.options.close_budget_s
+        note = f"removing this run's debug pods first (at most {budget:g} s; run id {self.run_id})"
+        with signals_held(note, fd=self._notice_fd) as held:
+            # The list is filled when the hold ends, also when removal raised.
+            self.signals_while_closing = held.received
+            self._remove_everything(time.monotonic() + budget)
+
+    def _remove_everything(self, deadline: float) -> None:
         self._closing.set()
-        if self._creating.acquire(timeout=CLOSE_BUDGET_S):  # creates in flight end first
+        # Creates in flight end first (nothing new starts once closing is set).
+        wait = max(0.0, min(CREATES_WAIT_S, deadline - time.monotonic()))
+        creates_done = self._creating.acquire(timeout=wait)
+        if creates_done:
             self._creating.release()
         if not self.namespace:
             return
-        left: list[str] = []
-        names = self._pod_names()
-        for name in names:
-            if time.monotonic() > deadline:
-                left.append(name)
-                continue
-            try:
-                delete_pod(self.cluster, self.namespace, name)
-            except CtdiagError:
-                left.append(name)
+        extra = {} if creates_done or self._own_namespace else {
+            "any pod still being created": f"creates did not end within {CREATES_WAIT_S:g} s"
+        }  # fmt: skip
+        pods = remove_run(
+            self.cluster, self.namespace, self.run_id, own_namespace=self._own_namespace,
+            known=[pod.name for pod in self.pods().values()], deadline=deadline,
+            budget_s=self.options.close_budget_s, also_left=extra,
+        )  # fmt: skip
         if self._own_namespace:
-            try:
-                delete_namespace(self.cluster, self.namespace)
-                self._progress("", f"namespace {self.namespace} deleted with "
-                                   f"{len(names) - len(left)} debug pods")  # fmt: skip
-            except CtdiagError:
-                left.append(f"namespace {self.namespace}")
-        elif names:
-            self._progress("", f"{len(names) - len(left)} debug pods deleted")
-        if left:
-            raise ClusterError(
-                f"could not remove {', '.join(left)}; "
-                f"run: python -m ctdiag cleanup --run-id {self.run_id}"
-            )
-
-    def _pod_names(self) -> list[str]:
-        """Every pod of this run by label (a create cut off mid-request may have landed)."""
-        known = [pod.name for pod in self.pods().values()]
-        try:
-            listed = self.cluster.call(
-                "list this run's debug pods", self.cluster.core.list_namespaced_pod,
-                self.namespace, label_selector=f"{RUN_LABEL}={self.run_id}",
-            )  # fmt: skip
-        except CtdiagError:
-            return known
-        return sorted({*known, *(p.metadata.name for p in listed.items)})
+            self._progress("", f"namespace {self.namespace} deleted with {pods} debug pods")
+        elif pods:
+            self._progress("", f"{pods} debug pods deleted")

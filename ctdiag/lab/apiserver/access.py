@@ -63,10 +63,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if request.path not in _OPEN_PATHS and token != f"Bearer {state.token}":
         raise unauthorized()
     if not is_exec(request):
-        delay = state.faults.response_delay_s
+        line = f"{request.method} {request.path_qs}"
+        delay = state.faults.delay_for(line)
         if delay > 0:
             await asyncio.sleep(delay)
-        if state.faults.take_server_error():
+        if state.faults.take_server_error(line):
             raise internal_error("lab fault: injected server error")
     try:
         return await handler(request)

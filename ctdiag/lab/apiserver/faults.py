@@ -49,7 +49,11 @@ class LabFaults:
         forbidden: ``(verb, resource)`` pairs answered 403, e.g. ``("create", "pods/exec")``.
         scc_denied: pod creation is refused with OpenShift's SCC admission message.
         server_errors: the next this many REST requests get a 500 Status.
+        server_errors_match: only requests whose ``"METHOD path?query"`` contains this
+            get (and use up) those 500s: ``"DELETE "``, ``"watch=true"``; ``""`` is every one.
         response_delay_s: delay before every REST answer.
+        response_delay_match: only requests whose ``"METHOD path?query"`` contains this
+            are delayed (``"DELETE "`` slows teardown alone); ``""`` is every one.
         exec_drop_after_bytes: exec aborts the connection after this many stdout bytes,
             without a status frame.
     """
@@ -59,7 +63,9 @@ class LabFaults:
     image_pull_failure = _Guarded[bool](False)
     scc_denied = _Guarded[bool](False)
     server_errors = _Guarded[int](0)
+    server_errors_match = _Guarded[str]("")
     response_delay_s = _Guarded[float](0.0)
+    response_delay_match = _Guarded[str]("")
     exec_drop_after_bytes = _Guarded["int | None"](None)
 
     def __init__(
@@ -71,7 +77,9 @@ class LabFaults:
         forbidden: Iterable[tuple[str, str]] = (),
         scc_denied: bool = False,
         server_errors: int = 0,
+        server_errors_match: str = "",
         response_delay_s: float = 0.0,
+        response_delay_match: str = "",
         exec_drop_after_bytes: int | None = None,
     ) -> None:
         self._lock = threading.RLock()  # take_server_error reads and writes under it
@@ -82,7 +90,9 @@ class LabFaults:
         self.forbidden: set[tuple[str, str]] = set(forbidden)
         self.scc_denied = scc_denied
         self.server_errors = server_errors
+        self.server_errors_match = server_errors_match
         self.response_delay_s = response_delay_s
+        self.response_delay_match = response_delay_match
         self.exec_drop_after_bytes = exec_drop_after_bytes
 
     def is_forbidden(self, verb: str, resource: str) -> bool:
@@ -90,11 +100,16 @@ class LabFaults:
         with self._lock:
             return (verb, resource) in set(self.forbidden)
 
-    def take_server_error(self) -> bool:
-        """Consume one injected 500, if any is left."""
+    def delay_for(self, request: str = "") -> float:
+        """Seconds to hold the answer to ``request`` (``"METHOD path?query"``)."""
+        with self._lock:
+            return self.response_delay_s if self.response_delay_match in request else 0.0
+
+    def take_server_error(self, request: str = "") -> bool:
+        """Consume one injected 500 for ``request`` (``"METHOD path?query"``), if any is left."""
         with self._lock:
             left = self.server_errors
-            if left <= 0:
+            if left <= 0 or self.server_errors_match not in request:
                 return False
             self.server_errors = left - 1
             return True

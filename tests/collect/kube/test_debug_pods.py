@@ -10,7 +10,7 @@ import pytest
 
 from ctdiag.analyze.node_state import NodeState
 from ctdiag.collect.collector import collect_sample
-from ctdiag.collect.kube.access import AccessOptions, Cluster, connect
+from ctdiag.collect.kube.access import AccessOptions, Cluster, call_budget_s, connect
 from ctdiag.collect.kube.manifests import MANAGED_BY_LABEL, RUN_LABEL
 from ctdiag.collect.kube.pod_runner import GZIP_SCRIPT
 from ctdiag.collect.kube.pods import sweep
@@ -166,7 +166,7 @@ def test_transient_5xx_is_retried_persistent_5xx_is_one_line(
     with pytest.raises(ApiError, match="HTTP 500") as info:
         DebugPodSession(cluster).start(["worker-a"])
     assert "\n" not in str(info.value)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < call_budget_s(5) + 5  # the documented bound, and slack
     lab_api.faults.server_errors = 0
 
 
@@ -177,7 +177,7 @@ def test_silent_api_server_times_out(lab_api: LabApiServer) -> None:
         started = time.monotonic()
         with pytest.raises(ApiError, match="no answer from the API server"):
             DebugPodSession(cluster).start(["worker-a"])
-        assert time.monotonic() - started < 8
+        assert time.monotonic() - started < call_budget_s(0.5) + 5
     finally:
         lab_api.faults.response_delay_s = 0
         cluster.close()
@@ -194,5 +194,6 @@ def test_cleanup_sweeps_what_a_killed_run_left(cluster: Cluster, lab_api: LabApi
     abandoned = DebugPodSession(cluster)
     abandoned.start(["worker-a", "worker-b"])  # never closed: as if the run was killed
     assert len(lab_api.pods()) == 2
-    pods, namespaces = sweep(cluster)
-    assert len(pods) == 2 and namespaces == [abandoned.namespace]
+    swept = sweep(cluster)
+    assert len(swept.pods) == 2 and swept.namespaces == [abandoned.namespace]
+    assert swept.left == {}

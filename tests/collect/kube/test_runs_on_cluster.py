@@ -1,46 +1,32 @@
 """The suite and the CLI as users run them against a cluster: real ``python -m pytest`` and
-``python -m ctdiag`` subprocesses talking to the lab API server in this process. Every run,
-interrupted or not, must leave no debug pod and no namespace of ours behind."""
+``python -m ctdiag`` subprocesses talking to the lab API server in this process. Every run
+must leave no debug pod and no namespace of ours behind (interrupted runs:
+``test_interrupts_on_cluster.py``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from ctdiag.lab.apiserver.server import LabApiServer
 from tests.collect.kube.conftest import assert_nothing_left
+from tests.collect.kube.running import ENV, Running, creates, pytest_argv
 from tests.installed import InstalledCtdiag
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.needs_root
-
-ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-def _pytest_argv(api: LabApiServer, *args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "checks",
-            f"--kubeconfig={api.kubeconfig}", *args]  # fmt: skip
-
-
-def _creates(api: LabApiServer) -> list[str]:
-    return [path for method, path in api.requests() if method == "POST" and "/pods" in path
-            and "/exec" not in path]  # fmt: skip
 
 
 def test_checks_run_per_node_and_a_not_ready_node_is_one_error_line(
     lab_api: LabApiServer,
 ) -> None:
     done = subprocess.run(
-        _pytest_argv(lab_api, "--node", "worker-a", "--node", "worker-down",
-                     "--sample-seconds", "0"),
+        pytest_argv(lab_api, "--node", "worker-a", "--node", "worker-down",
+                    "--sample-seconds", "0"),
         cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV, check=False,
     )  # fmt: skip
     out = done.stdout
@@ -49,58 +35,7 @@ def test_checks_run_per_node_and_a_not_ready_node_is_one_error_line(
     assert len(errors) == 1 and "[worker-down] - worker-down: node is not Ready" in errors[0], out
     assert "not run: node worker-down could not be collected" in out
     assert "collecting from conntrack-tools" in out and "(the host's, via chroot /host)" in out
-    assert len(_creates(lab_api)) == 1  # worker-down got no pod
-    assert_nothing_left(lab_api)
-
-
-def _wait_for(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    """Lines of ``process``'s stdout up to the first containing ``marker``."""
-    seen: list[str] = []
-    found = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            seen.append(line)
-            if marker in line:
-                found.set()
-                return
-
-    threading.Thread(target=read, daemon=True).start()
-    assert found.wait(timeout), f"{marker!r} never came:\n{''.join(seen)}"
-    return "".join(seen)
-
-
-@pytest.mark.parametrize(
-    ("phase", "marker", "signum"),
-    [
-        ("pod start", "starting debug pod", signal.SIGTERM),
-        ("sampling window", "sampling counters", signal.SIGTERM),
-        ("sampling window, Ctrl-C", "sampling counters", signal.SIGINT),
-    ],
-)
-def test_interrupted_run_removes_its_pods_and_namespace(
-    lab_api: LabApiServer, phase: str, marker: str, signum: signal.Signals
-) -> None:
-    if phase == "pod start":
-        lab_api.faults.pod_start_latency_s = 60
-    process = subprocess.Popen(
-        _pytest_argv(lab_api, "--node", "worker-a", "--node", "worker-b",
-                     "--sample-seconds", "60"),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
-    )  # fmt: skip
-    try:
-        _wait_for(process, marker, timeout=60)
-        assert lab_api.pods(), "the run made no pod to remove"
-        started = time.monotonic()
-        process.send_signal(signum)
-        process.wait(timeout=30)
-        assert time.monotonic() - started < 20
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode != 0
+    assert len(creates(lab_api)) == 1  # worker-down got no pod
     assert_nothing_left(lab_api)
 
 
@@ -109,14 +44,14 @@ def test_xdist_makes_exactly_one_pod_per_node_and_reports_every_node(
 ) -> None:
     summary = tmp_path / "summary.json"
     done = subprocess.run(
-        _pytest_argv(lab_api, "-n", "2", "--node", "worker-a", "--node", "worker-b",
-                     "--sample-seconds", "0", f"--summary-json={summary}"),
+        pytest_argv(lab_api, "-n", "2", "--node", "worker-a", "--node", "worker-b",
+                    "--sample-seconds", "0", f"--summary-json={summary}"),
         cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV, check=False,
     )  # fmt: skip
     assert "PASSED checks/test_capacity.py::test_table_occupancy[worker-b]" in done.stdout, (
         done.stdout + done.stderr
     )
-    assert len(_creates(lab_api)) == 2
+    assert len(creates(lab_api)) == 2
     pod_paths = [d.path for d in lab_api.deletes() if "/pods/" in d.path]
     deleted = sorted(path.split("/pods/")[1][:15] for path in pod_paths)
     assert deleted == ["ctdiag-worker-a", "ctdiag-worker-b"]  # one each, both workers alike
@@ -143,7 +78,7 @@ def test_conntrack_command_lists_filtered_flows_through_one_pod(lab_api: LabApiS
     as_json = _ctdiag(lab_api, "conntrack", "worker-a", "-p", "udp", "--json")
     ports = {json.loads(line)["orig"]["dport"] for line in as_json.stdout.splitlines()}
     assert {9000, 9001, 9002} <= ports
-    assert len(_creates(lab_api)) == 2  # one pod per call
+    assert len(creates(lab_api)) == 2  # one pod per call
     assert_nothing_left(lab_api)
 
 
@@ -151,19 +86,15 @@ def test_conntrack_command_rejects_a_shell_filter_before_any_pod(lab_api: LabApi
     done = _ctdiag(lab_api, "conntrack", "worker-a", "--src", "1.2.3.4; reboot")
     assert done.returncode == 2
     assert done.stderr.startswith("ctdiag conntrack: ") and len(done.stderr.splitlines()) == 1
-    assert not _creates(lab_api)
+    assert not creates(lab_api)
 
 
 def test_cleanup_removes_what_a_killed_run_left(lab_api: LabApiServer) -> None:
-    process = subprocess.Popen(
-        _pytest_argv(lab_api, "--node", "worker-a", "--sample-seconds", "60"),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
-    )  # fmt: skip
+    run = Running(pytest_argv(lab_api, "--node", "worker-a", "--sample-seconds", "60"))
     try:
-        _wait_for(process, "sampling counters", timeout=60)
+        run.wait_for("sampling counters", timeout=60)
     finally:
-        process.kill()  # SIGKILL: no cleanup can run
-        process.wait()
+        run.kill()  # SIGKILL: no cleanup can run
     assert len(lab_api.pods()) == 1
     done = _ctdiag(lab_api, "cleanup")
     assert done.returncode == 0, done.stderr
@@ -186,8 +117,8 @@ def test_xdist_workers_judge_the_services_the_controller_listed_once(node_netns:
     nodes = [LabApiNode("worker-a", node_netns), LabApiNode("worker-b", node_netns)]
     with serve_lab_api(nodes, services=[dns]) as api:
         done = subprocess.run(
-            _pytest_argv(api, "-n", "2", "--node", "worker-a", "--node", "worker-b",
-                         "--sample-seconds", "0", "-k", "stale_dnat"),
+            pytest_argv(api, "-n", "2", "--node", "worker-a", "--node", "worker-b",
+                        "--sample-seconds", "0", "-k", "stale_dnat"),
             cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV, check=False,
         )  # fmt: skip
         out = done.stdout
@@ -208,5 +139,5 @@ def test_installed_package_checks_a_cluster_node_from_another_directory(
         done.stdout[-3000:] + done.stderr[-2000:]
     )
     assert " error" not in done.stdout.splitlines()[-1]
-    assert len(_creates(lab_api)) == 1
+    assert len(creates(lab_api)) == 1
     assert_nothing_left(lab_api)

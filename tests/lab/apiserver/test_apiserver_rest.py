@@ -286,6 +286,27 @@ def test_server_errors_count_down(core: client.CoreV1Api, lab_api: LabApiServer)
     assert core.list_namespace().items
 
 
+def test_faults_can_be_limited_to_the_requests_they_match(
+    core: client.CoreV1Api, lab_api: LabApiServer
+) -> None:
+    core.create_namespace({"metadata": {"name": "scratch"}})
+    lab_api.faults.server_errors_match = "DELETE "
+    lab_api.faults.server_errors = 1
+    lab_api.faults.response_delay_match = "DELETE "
+    lab_api.faults.response_delay_s = 0.5
+    started = time.monotonic()
+    assert core.list_namespace().items  # not a DELETE: neither delayed nor failed
+    assert time.monotonic() - started < 0.4
+    assert lab_api.faults.server_errors == 1
+    started = time.monotonic()
+    with pytest.raises(ApiException) as caught:
+        core.delete_namespace("scratch")
+    assert caught.value.status == 500 and lab_api.faults.server_errors == 0
+    assert time.monotonic() - started >= 0.5
+    core.delete_namespace("scratch")
+    assert core.read_namespace("scratch").status.phase == "Terminating"
+
+
 def test_response_delay_trips_client_timeouts(
     core: client.CoreV1Api, lab_api: LabApiServer
 ) -> None:
