@@ -13,13 +13,14 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ctdiag.collect.runners import CommandRunner, LocalRunner, NetnsRunner
-from ctdiag.collect.store.run_reader import SavedNode, read_run
-from ctdiag.collect.store.run_writer import RUN_MANIFEST
 from ctdiag.errors import CtdiagError, SnapshotError
-from ctdiag.model.samples import NodeSample
+
+if TYPE_CHECKING:  # light at import: the pytest plugin chooses targets before any run
+    from ctdiag.collect.store.run_reader import SavedNode
+    from ctdiag.model.samples import NodeSample
 
 
 class TargetKind(enum.Enum):
@@ -100,6 +101,9 @@ def saved_targets(directory: str | os.PathLike[str]) -> list[NodeTarget]:
     Raises:
         SnapshotError: the directory is not a readable run (one line naming the file).
     """
+    from ctdiag.collect.store.run_reader import read_run
+    from ctdiag.collect.store.run_writer import RUN_MANIFEST
+
     run = read_run(directory)
     if not run.nodes:
         raise SnapshotError(f"run {run.path}: {RUN_MANIFEST}: holds no node")

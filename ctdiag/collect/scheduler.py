@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from ctdiag.collect.collector import Progress, collect_first, collect_followup
 from ctdiag.collect.node_targets import NodeTarget, SampleRecorder, TargetKind
+from ctdiag.collect.plan import DEFAULT_MAX_PARALLEL
 from ctdiag.collect.runners import CommandRunner
 from ctdiag.collect.store.run_reader import load_sample
 from ctdiag.errors import CtdiagError
@@ -28,7 +29,6 @@ from ctdiag.model.outputs import Snapshot
 from ctdiag.model.samples import NodeSample
 from ctdiag.model.table import ConntrackTable
 
-DEFAULT_MAX_PARALLEL = 10
 #: How often a waiting caller wakes to print queued progress.
 POLL_S = 0.2
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ctdiag.model.outputs import Snapshot
-from ctdiag.model.table import ConntrackTable
+
+if TYPE_CHECKING:  # numpy only where tables are parsed, not wherever a sample is named
+    from ctdiag.model.table import ConntrackTable
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,20 +18,25 @@ import contextlib
 import os
 import sys
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ctdiag.collect.kube.access import DEFAULT_REQUEST_TIMEOUT_S, AccessOptions, Cluster, connect
-from ctdiag.collect.kube.command_pod import api_timeout_help
-from ctdiag.collect.kube.interrupts import first_interrupt_then_held, interrupt_noticed
+# Light on purpose (no Kubernetes client): what the options show. The client is imported
+# only by a run that reaches a cluster.
 from ctdiag.collect.kube.manifests import DEFAULT_DEADLINE_S, DEFAULT_IMAGE, new_run_id
-from ctdiag.collect.kube.nodes import check_node_name, select_nodes
-from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
-from ctdiag.collect.kube.session import DebugPodSession, PodOptions
-from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete, leftovers_line
-from ctdiag.collect.scheduler import DEFAULT_MAX_PARALLEL, ProgressQueue
+from ctdiag.collect.kube.policy import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_START_TIMEOUT_S,
+    api_timeout_help,
+)
+from ctdiag.collect.plan import DEFAULT_MAX_PARALLEL
 from ctdiag.errors import ClusterError, CtdiagError
+
+if TYPE_CHECKING:
+    from ctdiag.collect.kube.access import AccessOptions
+    from ctdiag.collect.kube.session import DebugPodSession
+    from ctdiag.collect.scheduler import ProgressQueue
 
 RUN_ID = pytest.StashKey[str]()
 #: Plain data the controller hands to every xdist worker (``config.workerinput``), so all
@@ -95,6 +100,8 @@ def wants_cluster(config: pytest.Config) -> bool:
 
 def access_options(config: pytest.Config, kubeconfig: str | None = None) -> AccessOptions:
     """Credentials from the options, or from ``kubeconfig`` (the lab's) when given."""
+    from ctdiag.collect.kube.access import AccessOptions
+
     opt = config.option
     if kubeconfig is not None:
         return AccessOptions(kubeconfig, None, opt.api_timeout)
@@ -114,6 +121,9 @@ def cluster_nodes(config: pytest.Config) -> list[str]:
         raise pytest.UsageError("--pod-timeout, --pod-deadline and --api-timeout must be positive")
     if not wants_cluster(config):
         return []
+    from ctdiag.collect.kube.access import connect
+    from ctdiag.collect.kube.nodes import check_node_name, select_nodes
+
     for name in opt.kube_nodes:
         try:
             check_node_name(name)
@@ -152,10 +162,15 @@ def debug_pods(
     are removed (the first still interrupts the run). What could not be removed goes to
     the terminal summary (:func:`add_leftovers`), never raised at a check.
     """
+    from ctdiag.collect.kube.access import connect
+    from ctdiag.collect.kube.interrupts import first_interrupt_then_held
+    from ctdiag.collect.kube.session import DebugPodSession, PodOptions
+    from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete
+
     opt = config.option
     options = PodOptions(namespace=opt.kube_namespace, image=opt.image,
                          start_timeout_s=opt.pod_timeout, deadline_s=opt.pod_deadline)  # fmt: skip
-    cluster: Cluster = connect(access)
+    cluster = connect(access)
     worker = str(getattr(config, "workerinput", {}).get("workerid", ""))
     fd = config.stash.get(NOTICE_FD, 2)
     pods = DebugPodSession(cluster, options, run_id=run_id(config), worker=worker,
@@ -198,6 +213,8 @@ def teardown_note(config: pytest.Config, line: str) -> None:
 def _summary_lines(config: pytest.Config) -> list[str]:
     lines = list(config.stash.get(TEARDOWN_NOTES, None) or ())
     if LEFTOVERS in config.stash:
+        from ctdiag.collect.kube.teardown import leftovers_line
+
         lines.insert(0, leftovers_line(*config.stash[LEFTOVERS]))
     return lines
 
@@ -205,7 +222,9 @@ def _summary_lines(config: pytest.Config) -> list[str]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     del excinfo
-    interrupt_noticed()  # the session unwinds on it: no need to raise it again
+    interrupts = sys.modules.get("ctdiag.collect.kube.interrupts")
+    if interrupts is not None:  # loaded: debug pods may be held; the session unwinds now
+        interrupts.interrupt_noticed()
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)  # inside the terminal's and xdist's wrappers

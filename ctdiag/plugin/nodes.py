@@ -5,8 +5,8 @@ Options: ``--local``, ``--netns NAME`` (repeatable), ``--lab`` (with ``--lab-sce
 ``node`` argument is parametrised over the selected nodes (the node name is the test id).
 The first ``node_state`` starts collecting every node at once (at most
 ``--max-parallel`` at a time; debug pods first, all together); each node is collected once
-per session, and an unreachable node is an ERROR of each of its checks, with one line
-naming the node and the cause. Under xdist, a node's checks run on one worker (one pod per
+per session, and an unreachable node is one ERROR, a line naming the node and the cause, its
+other checks not run because of it. Under xdist, a node's checks run on one worker (one pod per
 node), which collects its nodes as they come.
 
 ``--lab`` builds the lab, serves the lab API (a Kubernetes API whose exec runs in the lab
@@ -19,25 +19,23 @@ import contextlib
 import signal
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from ctdiag.analyze.node_state import NodeState
+# Light on purpose: collection, the lab API (aiohttp) and numpy are imported by the fixtures
+# of a run that checks nodes, never by a run that uses none of these options.
 from ctdiag.collect.node_targets import NodeTarget, SampleRecorder, TargetKind, select_targets
-from ctdiag.collect.scheduler import (
-    ProgressQueue,
-    SampleScheduler,
-    default_runner,
-    no_preparation,
-)
 from ctdiag.errors import CtdiagError
-from ctdiag.lab.apiserver.cluster import LabApiNode, lab_services_from_topology
-from ctdiag.lab.apiserver.server import LabApiServer, serve_lab_api
 from ctdiag.lab.scenarios import SCENARIOS
 from ctdiag.lab.session import lab_session, parse_scenario_spec, reused_lab_session
 from ctdiag.lab.topology import default_lab
 from ctdiag.plugin.cluster import XdistByNode, access_options, cluster_nodes, debug_pods
+
+if TYPE_CHECKING:
+    from ctdiag.analyze.node_state import NodeState
+    from ctdiag.collect.scheduler import SampleScheduler
+    from ctdiag.lab.apiserver.server import LabApiServer
 
 DEFAULT_SAMPLE_SECONDS = 10.0
 
@@ -204,6 +202,9 @@ def lab_environment(request: pytest.FixtureRequest) -> Iterator[LabApiServer | N
     if not config.option.lab:
         yield None
         return
+    from ctdiag.lab.apiserver.cluster import LabApiNode, lab_services_from_topology
+    from ctdiag.lab.apiserver.server import serve_lab_api
+
     session = reused_lab_session if config.option.lab_reuse else lab_session
     with contextlib.ExitStack() as stack:
         try:
@@ -229,6 +230,13 @@ def node_scheduler(
     request: pytest.FixtureRequest, lab_environment: LabApiServer | None
 ) -> Iterator[SampleScheduler]:
     """Collects the selected nodes; owns the run's debug pods when nodes are on a cluster."""
+    from ctdiag.collect.scheduler import (
+        ProgressQueue,
+        SampleScheduler,
+        default_runner,
+        no_preparation,
+    )
+
     config = request.config
     registry: NodeRegistry = config.stash[REGISTRY]
     messages = ProgressQueue()
@@ -266,6 +274,8 @@ def node_scheduler(
 def node_state(node: str, node_scheduler: SampleScheduler,
                     request: pytest.FixtureRequest) -> NodeState:  # fmt: skip
     """The node's collected state: collected on first use, shared by every check of it."""
+    from ctdiag.analyze.node_state import NodeState
+
     config = request.config
     registry: NodeRegistry = config.stash[REGISTRY]
     if node in registry.failures:

@@ -14,20 +14,20 @@ routes say it routes to its Services and pods (:mod:`ctdiag.probes.routed`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from ctdiag.analyze.node_state import NodeState
-from ctdiag.collect.kube.access import connect
-from ctdiag.collect.kube.probe_targets import list_probe_targets
 from ctdiag.collect.node_targets import TargetKind
-from ctdiag.collect.scheduler import SampleScheduler
 from ctdiag.errors import CtdiagError, ProbeTargetError
 from ctdiag.model.probes import ProbeReport, ProbeTargets
 from ctdiag.model.services import ExpectedService, expected_ports
 from ctdiag.plugin.cluster import access_options
 from ctdiag.plugin.nodes import REGISTRY, fail_once
-from ctdiag.probes.routed import snapshot_targets
-from ctdiag.probes.run import run_probes
+
+if TYPE_CHECKING:  # scapy and the Kubernetes client load only for a run with --probe
+    from ctdiag.analyze.node_state import NodeState
+    from ctdiag.collect.scheduler import SampleScheduler
 
 PROBES = pytest.StashKey[dict[str, ProbeReport | str]]()
 #: The cluster's probe targets (or why they could not be listed), listed once per run.
@@ -67,6 +67,9 @@ def probe_report(
 def _cluster_targets(config: pytest.Config) -> ProbeTargets | str:
     """The cluster's probe targets from its API, or the one line saying why not (once)."""
     if CLUSTER_TARGETS not in config.stash:
+        from ctdiag.collect.kube.access import connect
+        from ctdiag.collect.kube.probe_targets import list_probe_targets
+
         try:
             cluster = connect(access_options(config))
             try:
@@ -80,6 +83,9 @@ def _cluster_targets(config: pytest.Config) -> ProbeTargets | str:
 
 def _probe(config: pytest.Config, node: str, state: NodeState, scheduler: SampleScheduler,
            services: tuple[ExpectedService, ...]) -> ProbeReport | str:  # fmt: skip
+    from ctdiag.probes.routed import snapshot_targets
+    from ctdiag.probes.run import run_probes
+
     target = config.stash[REGISTRY].targets[node]
     if target.kind is TargetKind.SNAPSHOT:
         return ProbeReport(node, (), skipped="a saved snapshot: probes need the live node")

@@ -21,24 +21,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ctdiag.analyze.node_state import NodeState
-from ctdiag.analyze.service_flows import ServiceFlows
-from ctdiag.assess.services import link_names, service_nat_in_conntrack
-from ctdiag.collect.kube.access import connect
-from ctdiag.collect.kube.services import list_expected_services
 from ctdiag.errors import CtdiagError
-from ctdiag.lab.apiserver.server import LabApiServer
 from ctdiag.lab.expectations import lab_expected_services, planned_lab_services
 from ctdiag.lab.state import load_state
 from ctdiag.lab.topology import default_lab
 from ctdiag.model.outputs import OutputName
 from ctdiag.model.services import ExpectedService, ExpectedServicePort, expected_ports
-from ctdiag.parse.expect_file import load_expectations
-from ctdiag.parse.services import services_from_json, services_to_json
 from ctdiag.plugin.cluster import WORKER_DATA, access_options, wants_cluster
+
+if TYPE_CHECKING:  # the readers and the flow index are imported by a run that needs them
+    from ctdiag.analyze.node_state import NodeState
+    from ctdiag.analyze.service_flows import ServiceFlows
+    from ctdiag.lab.apiserver.server import LabApiServer
 
 #: The argument Service checks take to be parametrised per Service port.
 SERVICE_PORT = "service_port"
@@ -87,12 +85,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _expectations(config: pytest.Config) -> ServiceExpectations:
     workerinput = getattr(config, "workerinput", {})
     if WORKER_SERVICES in workerinput:  # an xdist worker: the controller's, listed once
+        from ctdiag.parse.services import services_from_json
+
         return ServiceExpectations(
             services_from_json(workerinput[WORKER_SERVICES], "the controller"),
             workerinput[WORKER_SOURCE], workerinput[WORKER_SOURCE] == LAB_SOURCE,
         )  # fmt: skip
     opt = config.option
     if opt.ctdiag_expect is not None:
+        from ctdiag.parse.expect_file import load_expectations
+
         path = Path(opt.ctdiag_expect)
         try:
             text = path.read_text(encoding="utf-8")
@@ -101,6 +103,8 @@ def _expectations(config: pytest.Config) -> ServiceExpectations:
         return ServiceExpectations(load_expectations(text, str(path)), f"--expect {path}")
     saved = Path(opt.snapshot) / SAVED_SERVICES if opt.snapshot is not None else None
     if saved is not None and saved.is_file():
+        from ctdiag.parse.services import services_from_json
+
         try:
             text = saved.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -112,6 +116,9 @@ def _expectations(config: pytest.Config) -> ServiceExpectations:
             planned_lab_services(default_lab(), opt.lab_scenario), LAB_SOURCE, from_lab_state=True
         )
     if wants_cluster(config):
+        from ctdiag.collect.kube.access import connect
+        from ctdiag.collect.kube.services import list_expected_services
+
         cluster = connect(access_options(config))
         try:
             services = list_expected_services(cluster)
@@ -130,7 +137,9 @@ def pytest_configure(config: pytest.Config) -> None:
         expectations = config.stash[EXPECTATIONS] = _expectations(config)
     except CtdiagError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if not hasattr(config, "workerinput"):
+    if not hasattr(config, "workerinput") and expectations.source:
+        from ctdiag.parse.services import services_to_json
+
         config.stash.setdefault(WORKER_DATA, {}).update({
             WORKER_SERVICES: services_to_json(expectations.services),
             WORKER_SOURCE: expectations.source,
@@ -172,6 +181,8 @@ def service_flows(
 ) -> ServiceFlows:
     """The node's entries towards the expected Services, indexed once per node; skips where
     nf_conntrack never sees Service NAT (Cilium's kube-proxy replacement)."""
+    from ctdiag.assess.services import link_names, service_nat_in_conntrack
+
     if service_port is None:
         pytest.skip(request.config.stash[EXPECTATIONS].missing)
     flows = node_state.service_flows(expected_services)
@@ -190,4 +201,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     judged = config.stash.get(JUDGED, None)
     if directory is None or not judged or hasattr(config, "workerinput"):
         return
+    from ctdiag.parse.services import services_to_json
+
     (Path(directory) / SAVED_SERVICES).write_text(services_to_json(judged), encoding="utf-8")

@@ -17,9 +17,9 @@ from ctdiag.errors import CtdiagError
 from ctdiag.model.outputs import CommandOutput, OutputName
 from ctdiag.parse.stats import StatsSource, parse_stats
 from ctdiag.report.model import NodeFigures, RawOutput
+from ctdiag.report.raw_outputs import DEFAULT_OUTPUT_LINES
 
 #: The report shows at most this many lines and bytes of each output (and says so).
-DEFAULT_OUTPUT_LINES = 1000
 DEFAULT_OUTPUT_BYTES = 256 * 1024
 
 T = TypeVar("T")

@@ -10,15 +10,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ctdiag.analyze.service_flows import DnatRow
-from ctdiag.analyze.summary import TableSummary
 from ctdiag.model.outputs import EntrySource
-from ctdiag.model.probes import ProbeReport
-from ctdiag.model.verdict import Verdict
-from ctdiag.parse.kernel_log import KernelLogFindings
-from ctdiag.parse.sysctl import TableLimits
+
+if TYPE_CHECKING:  # field types only: the report's data stays importable without numpy
+    from ctdiag.analyze.service_flows import DnatRow
+    from ctdiag.analyze.summary import TableSummary
+    from ctdiag.model.probes import ProbeReport
+    from ctdiag.model.verdict import Verdict
+    from ctdiag.parse.kernel_log import KernelLogFindings
+    from ctdiag.parse.sysctl import TableLimits
 
 
 @dataclass(frozen=True, slots=True)

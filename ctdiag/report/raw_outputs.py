@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from ctdiag.report.model import RawOutput
 from ctdiag.report.redact import Redactor
 
+#: Lines of each raw output attached to the report (``--report-lines``).
+DEFAULT_OUTPUT_LINES = 1000
+
 
 def output_anchor(node_anchor: str, name: str) -> str:
     """The element id of output ``name`` of a node (output names are ``[a-z][a-z0-9_]*``)."""

@@ -6,12 +6,12 @@ own :class:`kubernetes.client.Configuration` view (:attr:`Cluster.configuration`
 goes through the shared ``ApiClient``: ``kubernetes.stream.stream()`` patches that client
 while it runs, which breaks concurrent REST calls (kubernetes-client/python#928).
 
-One retry policy, ctdiag's own (the client's urllib3 retries are switched off, so one
-call is never a dozen hidden requests): every request waits at most ``--api-timeout``
-(:data:`DEFAULT_REQUEST_TIMEOUT_S`, connection included); a call that gets a 5xx, a 429 or no
-answer is tried again after 0.5, 1, 2 and 4 s (:data:`RETRY_DELAYS_S`: at most 5 attempts, so
-a burst of four 500s is survived), and gives up once it has taken
-:func:`call_budget_s` = 2 x ``--api-timeout`` + 7.5 s (67.5 s at the default 30 s) in all.
+One retry policy, ctdiag's own (the client's urllib3 retries are switched off, so one call
+is never a dozen hidden requests; the numbers live in :mod:`ctdiag.collect.kube.policy`):
+every request waits at most ``--api-timeout`` (30 s by default, connection included); a
+call that gets a 5xx, a 429 or no answer is tried again after 0.5, 1, 2 and 4 s (at most 5
+attempts, so a burst of four 500s is survived), and gives up once it has taken
+``call_budget_s`` = 2 x ``--api-timeout`` + 7.5 s (67.5 s at the default 30 s) in all.
 Every call ctdiag makes may be repeated: reads, lists and deletes are idempotent, and creates
 name their objects, so a repeated create finds its object (409, see
 :mod:`ctdiag.collect.kube.pods`). Errors become :class:`~ctdiag.errors.ApiError` and its
@@ -29,28 +29,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+import yaml  # type: ignore[import-untyped, unused-ignore]
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from ctdiag.collect.kube.policy import (
+    CONNECT_TIMEOUT_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    MIN_ATTEMPT_S,
+    RETRIED_STATUSES,
+    RETRY_DELAYS_S,
+    call_budget_s,
+)
 from ctdiag.errors import ApiError, ClusterError, ForbiddenError, NotFoundError
-
-#: Seconds one request may take, connecting included (``--api-timeout``).
-DEFAULT_REQUEST_TIMEOUT_S = 30.0
-#: Seconds the pod watch may take to connect (its reading waits as long as it watches).
-CONNECT_TIMEOUT_S = 5.0
-#: Pauses before the 2nd to 5th attempt of a call answered with a 5xx, a 429 or nothing.
-RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
-#: No attempt is started with less time than this left in the call's budget.
-MIN_ATTEMPT_S = 1.0
-#: HTTP statuses worth another attempt (0: no answer at all).
-RETRIED_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
-
-
-def call_budget_s(request_timeout_s: float) -> float:
-    """The longest one call may take, every attempt and pause included: two requests that
-    time out, plus every pause (:data:`RETRY_DELAYS_S`)."""
-    return 2 * request_timeout_s + sum(RETRY_DELAYS_S)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -178,10 +170,17 @@ def connect(options: AccessOptions = AccessOptions()) -> Cluster:
     """
     configuration = client.Configuration()
     explicit = options.kubeconfig
+    from_env = os.environ.get("KUBECONFIG") or None
     default = Path(os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION))
-    use_file = explicit is not None or bool(os.environ.get("KUBECONFIG")) or default.exists()
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    source = explicit or from_env or (str(default) if default.exists() else None)
+    if source is None and not in_cluster:
+        raise ClusterError("no kubeconfig found: KUBECONFIG, --kubeconfig, ~/.kube/config, "
+                           "in-cluster (KUBERNETES_SERVICE_HOST is not set)")  # fmt: skip
+    if explicit is not None and not Path(explicit).is_file():
+        raise ClusterError(f"--kubeconfig {explicit}: no such file")
     try:
-        if use_file:
+        if source is not None:
             config.load_kube_config(
                 config_file=explicit, context=options.context,
                 client_configuration=configuration, persist_config=False,
@@ -193,9 +192,10 @@ def connect(options: AccessOptions = AccessOptions()) -> Cluster:
                 raise ClusterError(f"--context {options.context}: no kubeconfig found")
             config.load_incluster_config(client_configuration=configuration)
             name = "in-cluster"
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        source = explicit or os.environ.get("KUBECONFIG") or (
-            str(default) if use_file else "in-cluster service account"
-        )
-        raise ClusterError(f"cannot load cluster credentials from {source}: {_short(exc)}") from exc
+    except ClusterError:
+        raise
+    # A kubeconfig that is not YAML fails in the YAML parser, not in the client.
+    except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        where = source or "in-cluster service account"
+        raise ClusterError(f"cannot load cluster credentials from {where}: {_short(exc)}") from exc
     return Cluster(configuration, f"{name} ({configuration.host})", options.request_timeout_s)

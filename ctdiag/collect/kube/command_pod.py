@@ -13,31 +13,20 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from ctdiag.collect.kube.access import (
-    DEFAULT_REQUEST_TIMEOUT_S,
-    RETRY_DELAYS_S,
-    AccessOptions,
-    call_budget_s,
-    connect,
-)
+from ctdiag.collect.kube.access import AccessOptions, connect
 from ctdiag.collect.kube.interrupts import first_interrupt_then_held
 from ctdiag.collect.kube.manifests import DEFAULT_IMAGE
 from ctdiag.collect.kube.pod_runner import DebugPodRunner
-from ctdiag.collect.kube.pods import DEFAULT_START_TIMEOUT_S
+from ctdiag.collect.kube.policy import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_START_TIMEOUT_S,
+    api_timeout_help,
+)
 from ctdiag.collect.kube.session import DebugPodSession, PodOptions
 from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S
 
 #: A single command's pod need not outlive it by an hour.
 COMMAND_DEADLINE_S = 900
-
-
-def api_timeout_help() -> str:
-    """What ``--api-timeout`` bounds, with the retry policy's numbers."""
-    pauses = ", ".join(f"{d:g}" for d in RETRY_DELAYS_S)
-    return (f"seconds one API request may take (default {DEFAULT_REQUEST_TIMEOUT_S:g}); a 5xx, "
-            f"429 or no answer is tried again after {pauses} s, and one call gives up after "
-            f"2 x S + {sum(RETRY_DELAYS_S):g} s in all "
-            f"({call_budget_s(DEFAULT_REQUEST_TIMEOUT_S):g} s at the default)")  # fmt: skip
 
 
 def add_access_options(parser: argparse.ArgumentParser) -> None:

@@ -17,13 +17,7 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from ctdiag.collect.kube.access import (
-    RETRIED_STATUSES,
-    RETRY_DELAYS_S,
-    Cluster,
-    api_error,
-    one_line,
-)
+from ctdiag.collect.kube.access import Cluster, api_error, one_line
 from ctdiag.collect.kube.manifests import (
     CONTAINER,
     RUN_LABEL,
@@ -33,6 +27,7 @@ from ctdiag.collect.kube.manifests import (
     namespace_manifest,
 )
 from ctdiag.collect.kube.pod_runner import DebugPod
+from ctdiag.collect.kube.policy import DEFAULT_START_TIMEOUT_S, RETRIED_STATUSES, RETRY_DELAYS_S
 from ctdiag.errors import ApiError, DebugPodError, NotFoundError
 
 #: Waiting reasons that never heal by waiting.
@@ -40,7 +35,6 @@ FATAL_WAITING = frozenset({
     "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
     "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
 })  # fmt: skip
-DEFAULT_START_TIMEOUT_S = 120.0
 
 #: Told (node, message) as pods change state.
 PodProgress = Callable[[str, str], None]

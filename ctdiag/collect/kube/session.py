@@ -36,12 +36,12 @@ from ctdiag.collect.kube.manifests import (
 from ctdiag.collect.kube.nodes import check_ready
 from ctdiag.collect.kube.pod_runner import DebugPod, DebugPodRunner
 from ctdiag.collect.kube.pods import (
-    DEFAULT_START_TIMEOUT_S,
     PodProgress,
     create_namespace,
     create_pod,
     wait_running,
 )
+from ctdiag.collect.kube.policy import DEFAULT_START_TIMEOUT_S
 from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete, remove_run
 from ctdiag.errors import ClusterError, CtdiagError
 
@@ -135,6 +135,14 @@ class DebugPodSession:
             todo = [node for node in dict.fromkeys(nodes) if node not in self._pods]
             if not todo:
                 return
+            # Every node is checked first (it exists and is Ready): a run whose nodes are all
+            # unknown or NotReady creates no namespace and no pod at all.
+            with ThreadPoolExecutor(max_workers=min(CREATE_PARALLEL, len(todo))) as pool:
+                refused = dict(zip(todo, pool.map(self._refusal, todo), strict=True))
+            self._pods.update((n, e) for n, e in refused.items() if e is not None)
+            todo = [node for node in todo if refused[node] is None]
+            if not todo:
+                return
             if not self._namespace_ready:
                 # Named before the create: one that timed out may still land, and close()
                 # deletes it then.
@@ -158,9 +166,16 @@ class DebugPodSession:
                 timeout=self.options.start_timeout_s, progress=self._progress,
             ))  # fmt: skip
 
+    def _refusal(self, node: str) -> CtdiagError | None:
+        """Why ``node`` cannot take a debug pod (missing, NotReady), or ``None``."""
+        try:
+            check_ready(self.cluster, node)
+        except CtdiagError as exc:
+            return exc
+        return None
+
     def _create(self, spec: DebugPodSpec) -> CtdiagError | None:
         try:
-            check_ready(self.cluster, spec.node)
             create_pod(self.cluster, spec)
         except CtdiagError as exc:
             return exc

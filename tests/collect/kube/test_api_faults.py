@@ -11,16 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ctdiag.collect.kube.access import (
-    RETRY_DELAYS_S,
-    AccessOptions,
-    Cluster,
-    call_budget_s,
-    connect,
-    one_line,
-)
+from ctdiag.collect.kube.access import AccessOptions, Cluster, connect, one_line
 from ctdiag.collect.kube.pod_runner import GZIP_SCRIPT, GZIP_SCRIPT_NAME
 from ctdiag.collect.kube.pods import sweep
+from ctdiag.collect.kube.policy import RETRY_DELAYS_S, call_budget_s
 from ctdiag.collect.kube.session import DebugPodSession, PodOptions
 from ctdiag.collect.kube.teardown import CleanupIncomplete
 from ctdiag.errors import ApiError, ClusterError, CollectionError

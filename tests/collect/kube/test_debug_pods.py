@@ -10,10 +10,11 @@ import pytest
 
 from ctdiag.analyze.node_state import NodeState
 from ctdiag.collect.collector import collect_sample
-from ctdiag.collect.kube.access import AccessOptions, Cluster, call_budget_s, connect
+from ctdiag.collect.kube.access import AccessOptions, Cluster, connect
 from ctdiag.collect.kube.manifests import MANAGED_BY_LABEL, RUN_LABEL
 from ctdiag.collect.kube.pod_runner import GZIP_SCRIPT
 from ctdiag.collect.kube.pods import sweep
+from ctdiag.collect.kube.policy import call_budget_s
 from ctdiag.collect.kube.session import DebugPodSession, PodOptions
 from ctdiag.errors import (
     ApiError,
@@ -129,11 +130,27 @@ def test_forbidden_namespace_create_fails_every_node(
         pods.start(["worker-a", "worker-b"])
 
 
-def test_not_ready_and_missing_nodes_get_no_pod(cluster: Cluster, lab_api: LabApiServer) -> None:
+def test_not_ready_and_missing_nodes_get_no_pod_nor_namespace(
+    cluster: Cluster, lab_api: LabApiServer
+) -> None:
     _fails(cluster, "worker-down", ClusterError, "not Ready: Ready=False")
     _fails(cluster, "worker-gone", ClusterError, "no such node")
-    creates = [p for m, p in lab_api.requests() if m == "POST" and "/pods" in p]
-    assert not creates
+    posts = [p for m, p in lab_api.requests() if m == "POST"]
+    assert posts == []  # every node is checked before the namespace is created
+
+
+def test_nodes_are_checked_before_the_namespace_is_made(
+    cluster: Cluster, lab_api: LabApiServer
+) -> None:
+    with DebugPodSession(cluster, PodOptions(start_timeout_s=20)) as pods:
+        pods.start(["worker-gone", "worker-a"])
+        with pytest.raises(ClusterError, match="no such node"):
+            pods.runner("worker-gone")
+        assert pods.runner("worker-a") is not None
+    order = [(m, p) for m, p in lab_api.requests() if m in ("GET", "POST") and "/exec" not in p]
+    namespace_post = next(k for k, (m, p) in enumerate(order) if m == "POST")
+    node_reads = [k for k, (m, p) in enumerate(order) if m == "GET" and "/nodes/" in p]
+    assert len(node_reads) >= 2 and max(node_reads) < namespace_post
 
 
 def test_pod_that_never_starts_times_out(cluster: Cluster, lab_api: LabApiServer) -> None:
