@@ -43,7 +43,7 @@ from ctdiag.collect.kube.pods import (
 )
 from ctdiag.collect.kube.policy import DEFAULT_START_TIMEOUT_S
 from ctdiag.collect.kube.teardown import CLOSE_BUDGET_S, CleanupIncomplete, remove_run
-from ctdiag.errors import ClusterError, CtdiagError
+from ctdiag.errors import ApiError, ClusterError, CtdiagError
 
 #: Of the end-of-run cleanup's time, what waiting for pod creates in flight may take (they
 #: are bounded calls themselves).
@@ -167,9 +167,12 @@ class DebugPodSession:
             ))  # fmt: skip
 
     def _refusal(self, node: str) -> CtdiagError | None:
-        """Why ``node`` cannot take a debug pod (missing, NotReady), or ``None``."""
+        """Why ``node`` cannot take a debug pod (missing, NotReady), or ``None``. An API that
+        fails to answer fails the whole start, as a namespace it cannot create would."""
         try:
             check_ready(self.cluster, node)
+        except ApiError:
+            raise
         except CtdiagError as exc:
             return exc
         return None

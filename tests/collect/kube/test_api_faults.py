@@ -64,6 +64,9 @@ def test_a_silent_api_server_costs_one_request_per_attempt_within_the_call_budge
 def test_a_silent_api_server_fails_the_start_then_the_close_within_their_budgets(
     slow_cluster: Cluster, lab_api: LabApiServer
 ) -> None:
+    # The node is read in time; then the API goes silent for the namespace's create (and,
+    # below, for its delete).
+    lab_api.faults.response_delay_match = "/namespaces"
     lab_api.faults.response_delay_s = 4
     pods = DebugPodSession(slow_cluster, PodOptions(close_budget_s=6))
     started = time.monotonic()
