@@ -202,16 +202,27 @@ class ConntrackTable:
     ) -> ConntrackTable:
         """Join tables, merging their dictionaries, and order rows by source line."""
         dictionaries: dict[str, list[str]] = {}
+        # The first part keeps its codes (its values come first, in order); remaps[k] recodes
+        # part k >= 1. No dict of the first part's values is built: the fast path's table
+        # can hold hundreds of thousands, the other parts (declined lines) are small.
         remaps: list[dict[str, np.ndarray]] = [{} for _ in parts]
         for name in DICTIONARIES:
-            merged: dict[str, int] = {}
-            for k, part in enumerate(parts):
-                values = part.dictionaries[name]
+            merged = list(parts[0].dictionaries[name]) if parts else []
+            later = {v for part in parts[1:] for v in part.dictionaries[name]}
+            codes: dict[str, int] = {}
+            if later:
+                found = np.fromiter(map(later.__contains__, merged), bool, len(merged))
+                codes = {merged[i]: i for i in np.flatnonzero(found).tolist()}
+            for k, part in enumerate(parts[1:], 1):
+                remap = []
+                for v in part.dictionaries[name]:
+                    if v not in codes:
+                        codes[v] = len(merged)
+                        merged.append(v)
+                    remap.append(codes[v])
                 # Code 0 also stands in rows whose value is absent, even when no value exists.
-                remaps[k][name] = np.array(
-                    [merged.setdefault(v, len(merged)) for v in values] or [0], dtype=np.uint32
-                )
-            dictionaries[name] = list(merged)
+                remaps[k][name] = np.array(remap or [0], dtype=np.uint32)
+            dictionaries[name] = merged
         columns: dict[str, np.ndarray] = {}
         names = [n for n in parts[0].columns if n != COUNTER_COLUMN] if parts else []
         for name in names:
@@ -219,7 +230,7 @@ class ConntrackTable:
             for k, part in enumerate(parts):
                 col = part.columns[name]
                 dictionary = next((d for d, cols in DICTIONARIES.items() if name in cols), None)
-                if dictionary is not None and len(col):
+                if k and dictionary is not None and len(col):
                     col = remaps[k][dictionary][col].astype(col.dtype)
                 pieces.append(col)
             columns[name] = np.concatenate(pieces)
@@ -234,7 +245,8 @@ class ConntrackTable:
             offset += len(part)
         order = np.argsort(columns["line"], kind="stable") if columns else np.arange(0)
         if len(order) and np.any(order != np.arange(len(order))):
-            columns = {n: a[order] for n, a in columns.items()}
+            # take() moves the (n, 3) and (n, 4) rows several times faster than a[order].
+            columns = {n: np.take(a, order, axis=0) for n, a in columns.items()}
             position = np.empty_like(order)
             position[order] = np.arange(len(order))
             overflow = {int(position[i]): e for i, e in overflow.items()}
