@@ -138,7 +138,7 @@ def nat_masks(table: ConntrackTable) -> tuple[np.ndarray, np.ndarray]:
 def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
     """Non-negative integers renumbered 0..k-1 in their order, and k."""
     top = int(key.max()) + 1
-    if top > 4 * len(key) + 4096:
+    if top > max(8 * len(key), 1 << 20):  # a sparse range: sorting is cheaper
         values, inverse = np.unique(key, return_inverse=True)
         return inverse.reshape(-1).astype(np.int64), len(values)
     present = np.zeros(top, dtype=bool)
@@ -281,26 +281,24 @@ def _dnat_groups(
     if not len(rows):
         return (), 0
     dport, sport = _port_columns(table, rows)
-    proto_zone = (c["protonum"][rows].astype(np.int64) << 16) | c["zone"][rows]
+    protonum, zone = c["protonum"][rows], c["zone"][rows]
     dst, src = c["orig_dst"][rows], c["reply_src"][rows]
     unreplied_rows = ((c["flags"][rows] & FlagBit.UNREPLIED) != 0).astype(np.int64)
-    counts, first, unreplied = _groups(
-        [proto_zone, dst.astype(np.int64), dport + 1, src.astype(np.int64), sport + 1],
-        unreplied_rows,
-    )
+    keys = [protonum, zone, dst, dport + 1, src, sport + 1]
+    counts, first, unreplied = _groups([k.astype(np.int64) for k in keys], unreplied_rows)
     addresses = table.dictionaries["addresses"]
     groups = []
     for g in _largest(counts, first, limit).tolist():
         k = int(first[g])
-        protonum = int(proto_zone[k] >> 16)
+        number = int(protonum[k])
         groups.append(
             DnatGroup(
-                protocol=PROTOCOL_NAMES.get(protonum, str(protonum)),
+                protocol=PROTOCOL_NAMES.get(number, str(number)),
                 orig_dst=addresses[int(dst[k])],
                 orig_dport=int(dport[k]) if dport[k] >= 0 else None,
                 reply_src=addresses[int(src[k])],
                 reply_sport=int(sport[k]) if sport[k] >= 0 else None,
-                zone=int(proto_zone[k] & 0xFFFF),
+                zone=int(zone[k]),
                 count=int(counts[g]),
                 unreplied=int(unreplied[g]),
             )

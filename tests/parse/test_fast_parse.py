@@ -915,3 +915,22 @@ def test_high_cardinality_tables_agree_with_reference() -> None:
         split, _ = parse_lines_fast(data)
     assert split.dictionaries == table.dictionaries
     assert_chunking_invisible(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["NOTICE: x", "WARNING: y", "Please, check", "Try `c", "tcp 6", "", " ", "N"]),
+        max_size=6,
+    ),
+    st.sampled_from(["\n", "\r\n", " "]),
+)
+def test_line_marker_scan_in_c_equals_the_python_one(lines: list[str], sep: str) -> None:
+    from ctdiag.parse import trailer
+
+    data = sep.join(lines).encode()
+    prefixes = (b"NOTICE: ", b"WARNING: ", b"Please, check", b"Try `c")
+    expected = data.startswith(prefixes) or any(b"\n" + m in data for m in prefixes)
+    assert trailer._line_starts_with is not trailer._line_starts_with_python  # C is built
+    assert trailer._line_starts_with(data, prefixes) == expected
+    assert trailer._line_starts_with_python(data, prefixes) == expected
