@@ -1414,14 +1414,14 @@ static PyObject *dict_to_list(const Dict *d)
     return list;
 }
 
-/* The canonical texts of the addresses, in code order. */
-static PyObject *addresses_to_list(const AddrDict *d)
+/* The canonical texts of the addresses from code `base` on, in code order. */
+static PyObject *addresses_to_list(const AddrDict *d, uint32_t base)
 {
-    PyObject *list = PyList_New(d->n);
+    PyObject *list = PyList_New(d->n - base);
     if (!list)
         return NULL;
     char text[64];
-    for (uint32_t i = 0; i < d->n; i++) {
+    for (uint32_t i = base; i < d->n; i++) {
         size_t n = d->fam[i] == 4 ? format_ipv4((uint32_t)d->val[2 * i + 1], text)
                                   : format_ipv6(d->val[2 * i], d->val[2 * i + 1], text);
         PyObject *s = PyUnicode_New((Py_ssize_t)n, 127);
@@ -1430,7 +1430,7 @@ static PyObject *addresses_to_list(const AddrDict *d)
             return NULL;
         }
         memcpy(PyUnicode_1BYTE_DATA(s), text, n);
-        PyList_SET_ITEM(list, i, s);
+        PyList_SET_ITEM(list, i - base, s);
     }
     return list;
 }
@@ -1460,15 +1460,62 @@ static PyObject *declined_to_list(const Chunk *chunks, int nchunks)
     return list;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* An address dictionary kept across parse() calls (the blocks of one streamed listing), so */
+/* codes are global and nothing is merged in Python afterwards. Held in a capsule.          */
+
+#define SHARED_NAME "ctdiag.parse._fastparse.AddressDict"
+
+typedef struct {
+    AddrDict d;
+    int busy;   /* a parse() is using it (the GIL is released meanwhile) */
+    int broken; /* a parse() failed half-way: its codes may stand for rows never returned */
+} SharedAddr;
+
+static void shared_destructor(PyObject *capsule)
+{
+    SharedAddr *s = PyCapsule_GetPointer(capsule, SHARED_NAME);
+    if (s) {
+        addr_free(&s->d);
+        free(s);
+    }
+}
+
+PyDoc_STRVAR(address_dict_doc,
+"address_dict() -> capsule\n\n"
+"An empty address dictionary for parse(..., addresses=it): calls that share one number\n"
+"addresses in first-use order over all their data, and each returns only its new ones.");
+
+static PyObject *fp_address_dict(PyObject *self, PyObject *noargs)
+{
+    (void)self, (void)noargs;
+    SharedAddr *s = calloc(1, sizeof *s);
+    if (!s || addr_init(&s->d) < 0) {
+        if (s)
+            addr_free(&s->d);
+        free(s);
+        return PyErr_NoMemory();
+    }
+    PyObject *capsule = PyCapsule_New(s, SHARED_NAME, shared_destructor);
+    if (!capsule) {
+        addr_free(&s->d);
+        free(s);
+    }
+    return capsule;
+}
+
 PyDoc_STRVAR(parse_doc,
-"parse(data, first_line, capacity, columns, threads=1, min_chunk=4 MiB) -> (rows,\n"
+"parse(data, first_line, capacity, columns, threads=1, min_chunk=4 MiB, addresses=None)\n"
+"-> (rows,\n"
 "has_counters, declined, addresses, states, secctxs, helpers)\n\n"
 "Fill `columns` (a tuple of writable C-contiguous buffers, in fast.py's column order, each\n"
 "sized for `capacity` rows) from the lines of `data`. Returns the number of rows written,\n"
 "whether any row had counters, the declined lines as (line_no, text), and the distinct raw\n"
 "values of each dictionary in code order (addresses in the reference parser's text form).\n"
 "With threads > 1, data of at least 2 x min_chunk bytes is cut at line boundaries into\n"
-"up to `threads` chunks parsed in parallel, then merged in order: same result.");
+"up to `threads` chunks parsed in parallel, then merged in order: same result.\n"
+"With `addresses` (from address_dict()), address codes continue that dictionary and the\n"
+"addresses returned are the ones this call added.");
 
 static void free_chunk(Chunk *k)
 {
@@ -1485,13 +1532,27 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
     long long first_line;
     Py_ssize_t cap, min_chunk = 4 << 20;
     int threads = 1, nchunks = 1, nviews = 0;
-    PyObject *cols, *result = NULL;
+    PyObject *cols, *result = NULL, *shared_obj = Py_None;
+    SharedAddr *shared = NULL;
+    uint32_t base = 0; /* the first address code this call may add */
+    int adopted = 0;   /* chunk 0 holds the shared dictionary */
     Chunk chunks[MAX_CHUNKS];
     (void)self;
     memset(chunks, 0, sizeof chunks);
-    if (!PyArg_ParseTuple(args, "y*LnO!|in", &data, &first_line, &cap, &PyTuple_Type, &cols, &threads,
-                          &min_chunk))
+    if (!PyArg_ParseTuple(args, "y*LnO!|inO", &data, &first_line, &cap, &PyTuple_Type, &cols, &threads,
+                          &min_chunk, &shared_obj))
         return NULL;
+    if (shared_obj != Py_None) {
+        shared = PyCapsule_GetPointer(shared_obj, SHARED_NAME);
+        if (!shared)
+            goto done;
+        if (shared->busy || shared->broken) {
+            PyErr_SetString(PyExc_RuntimeError, shared->busy ? "address dictionary in use by another parse"
+                                                             : "address dictionary left broken by a failed parse");
+            shared = NULL;
+            goto done;
+        }
+    }
     if (first_line < 0 || cap < 0 || cap > PY_SSIZE_T_MAX / 32) {
         PyErr_SetString(PyExc_ValueError, "first_line and capacity must be >= 0");
         goto done;
@@ -1525,14 +1586,25 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
         }
     }
     chunks[0].ctx.cap_rows = cap;
-    if (!hash_seed)
-        hash_seed = (((uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)chunks) | 1;
+    if (shared) {
+        /* Chunk 0 works on the shared dictionary itself; it is handed back right after. */
+        addr_free(&chunks[0].ctx.addresses);
+        chunks[0].ctx.addresses = shared->d;
+        base = shared->d.n;
+        shared->busy = 1;
+        adopted = 1;
+    }
 
     Py_BEGIN_ALLOW_THREADS
     run_chunks(chunks, nchunks, data.buf, (size_t)data.len, first_line);
     Py_END_ALLOW_THREADS
 
     Ctx *c = &chunks[0].ctx;
+    if (shared) {
+        shared->d = c->addresses;
+        shared->busy = 0;
+        shared->broken = c->error != 0;
+    }
     if (c->error == 1) {
         PyErr_NoMemory();
         goto done;
@@ -1542,7 +1614,7 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
         goto done;
     }
     {
-        PyObject *parts[5] = {declined_to_list(chunks, nchunks), addresses_to_list(&c->addresses), NULL,
+        PyObject *parts[5] = {declined_to_list(chunks, nchunks), addresses_to_list(&c->addresses, base), NULL,
                               NULL, NULL};
         const Dict *dicts[3] = {&c->states, &c->secctxs, &c->helpers};
         int ok = parts[0] != NULL && parts[1] != NULL;
@@ -1555,6 +1627,8 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
             Py_XDECREF(parts[i]);
     }
 done:
+    if (adopted) /* not chunk 0's to free */
+        memset(&chunks[0].ctx.addresses, 0, sizeof chunks[0].ctx.addresses);
     for (int i = 0; i < nviews; i++)
         PyBuffer_Release(&views[i]);
     PyBuffer_Release(&data);
@@ -1640,6 +1714,7 @@ static PyObject *fp_line_starts_with(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"parse", fp_parse, METH_VARARGS, parse_doc},
     {"count_lines", fp_count_lines, METH_VARARGS, count_lines_doc},
+    {"address_dict", fp_address_dict, METH_NOARGS, address_dict_doc},
     {"line_starts_with", fp_line_starts_with, METH_VARARGS, line_starts_with_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -1653,6 +1728,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__fastparse(void)
 {
     init_hex();
+    if (!hash_seed) /* before any dictionary exists: shared ones outlive a parse() call */
+        hash_seed = (((uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)&hash_seed) | 1;
     PyObject *m = PyModule_Create(&module);
     if (m && PyModule_AddIntConstant(m, "NCOLS", NCOLS) < 0) {
         Py_DECREF(m);

@@ -52,10 +52,13 @@ class _Accelerator(Protocol):
         columns: tuple[np.ndarray, ...],
         threads: int = 1,
         min_chunk: int = ...,
+        addresses: object = None,
         /,
     ) -> tuple[int, bool, Declined, list[str], list[str], list[str], list[str]]: ...
 
     def count_lines(self, data: bytes, /) -> int: ...
+
+    def address_dict(self) -> object: ...
 
 
 def _load() -> _Accelerator | None:
@@ -69,13 +72,33 @@ _accel = _load()
 AVAILABLE: bool = _accel is not None
 
 
-def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, Declined]:
+class SharedAddresses:
+    """One address dictionary for consecutive :func:`parse_lines_fast` calls (the blocks of
+    one streamed listing): their codes are those one call on the joined data would give, so
+    the tables join without recoding, and no Python step touches each block's addresses.
+
+    Attributes:
+        values: the addresses in code order, so far; every table parsed with this object
+            has this very list as its ``addresses`` dictionary.
+    """
+
+    __slots__ = ("_codes", "values")
+
+    def __init__(self) -> None:
+        self._codes = _accel.address_dict() if _accel is not None else None
+        self.values: list[str] = []
+
+
+def parse_lines_fast(
+    data: bytes, first_line: int = 1, *, addresses: SharedAddresses | None = None
+) -> tuple[ConntrackTable, Declined]:
     """Parse the common lines of ``data`` into a table; return the others for the reference.
 
     Args:
         data: complete newline-terminated lines (stderr trailer already stripped). A final
             line without a newline is declined, as is a final line without ``use=``.
         first_line: the absolute 1-based line number of the first line of ``data``.
+        addresses: continue this address dictionary (calls using one must not overlap).
 
     Returns:
         The table of the parsed lines (column ``line`` holds absolute line numbers), and the
@@ -88,14 +111,18 @@ def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, 
         return _empty_table(), _decline_all(data, first_line)
     capacity = _accel.count_lines(data)
     arrays = _allocate(capacity)
-    rows, has_counters, declined, addresses, states, secctxs, helpers = _accel.parse(
+    rows, has_counters, declined, new_addresses, states, secctxs, helpers = _accel.parse(
         data,
         first_line,
         capacity,
         tuple(arrays[name] for name in _COLUMN_ORDER),
         _THREADS,
         _MIN_CHUNK,
+        None if addresses is None else addresses._codes,
     )
+    if addresses is not None:
+        addresses.values.extend(new_addresses)
+    address_list = new_addresses if addresses is None else addresses.values
     # Rows were written from the start, so the unused tail was never touched (not resident);
     # still, copy when most of the allocation is unused so the views do not pin it.
     shrink = rows < capacity // 2
@@ -103,7 +130,7 @@ def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, 
     if not has_counters:
         del columns[COUNTER_COLUMN]
     dictionaries = {
-        "addresses": addresses,
+        "addresses": address_list,
         "states": states,
         "secctxs": secctxs,
         "helpers": helpers,

@@ -934,3 +934,43 @@ def test_line_marker_scan_in_c_equals_the_python_one(lines: list[str], sep: str)
     assert trailer._line_starts_with is not trailer._line_starts_with_python  # C is built
     assert trailer._line_starts_with(data, prefixes) == expected
     assert trailer._line_starts_with_python(data, prefixes) == expected
+
+
+def test_shared_addresses_number_blocks_like_one_call() -> None:
+    rng = random.Random(3)
+    lines = [
+        V6_PROC.format(*(ipaddress.IPv6Address(rng.randrange(2**128)).exploded
+                         for _ in range(4))) if k % 2 else
+        GOOD.replace("10.0.0.1", f"10.{rng.randrange(256)}.{rng.randrange(256)}.1")
+        for k in range(3000)
+    ]  # fmt: skip
+    lines[1500:1500] = [lines[10].replace("0000", "0"), F1_DECLINED[0]]  # a repeat, spelt otherwise
+    data = ("\n".join(lines) + "\n").encode()
+    whole, whole_declined = parse_lines_fast(data)
+    shared = fast.SharedAddresses()
+    cut = data.index(b"\n", len(data) // 3) + 1
+    first, d1 = parse_lines_fast(data[:cut], addresses=shared)
+    assert first.dictionaries["addresses"] is shared.values
+    n_first = len(shared.values)
+    second, d2 = parse_lines_fast(data[cut:], data[:cut].count(b"\n") + 1, addresses=shared)
+    assert second.dictionaries["addresses"] is shared.values
+    assert shared.values == whole.dictionaries["addresses"] and len(shared.values) > n_first
+    assert d1 + d2 == whole_declined
+    for name in ("orig_src", "orig_dst", "reply_src", "reply_dst"):
+        joined = np.concatenate([first.columns[name], second.columns[name]])
+        assert np.array_equal(joined, whole.columns[name]), name
+    assert int(first.columns["orig_src"].max()) < n_first  # codes of the first call stand
+
+
+def test_shared_addresses_refused_after_a_failed_parse() -> None:
+    assert fast._accel is not None
+    shared = fast.SharedAddresses()
+    data = f"{GOOD}\n{GOOD}\n".encode()
+    arrays = fast._allocate(1)  # room for one row of two
+    columns = tuple(arrays[name] for name in fast._COLUMN_ORDER)
+    with pytest.raises(ValueError, match="capacity"):
+        fast._accel.parse(data, 1, 1, columns, 1, 1 << 20, shared._codes)
+    with pytest.raises(RuntimeError, match="broken"):
+        parse_lines_fast(data, addresses=shared)
+    with pytest.raises(ValueError):
+        fast._accel.parse(data, 1, 1, columns, 1, 1 << 20, object())  # not a dictionary
