@@ -136,7 +136,8 @@ def nat_masks(table: ConntrackTable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
-    """Non-negative integers renumbered 0..k-1 in their order, and k."""
+    """Non-negative integers (any integer dtype) renumbered 0..k-1 in their order (int64),
+    and k."""
     top = int(key.max()) + 1
     if top > max(8 * len(key), 1 << 20):  # a sparse range: sorting is cheaper
         values, inverse = np.unique(key, return_inverse=True)
@@ -148,7 +149,7 @@ def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _groups(
-    keys: list[np.ndarray], weights: np.ndarray
+    keys: list[np.ndarray], flagged: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group rows with equal keys (non-negative integer arrays, at least one row).
 
@@ -158,7 +159,7 @@ def _groups(
 
     Returns:
         Per group (in no particular order): its size, its first row (the smallest row index,
-        which also stands for the group's key), and the sum of ``weights`` over its rows.
+        which also stands for the group's key), and how many of its rows are ``flagged``.
     """
     n = len(keys[0])
     packed = np.zeros(n, np.int64)
@@ -167,15 +168,17 @@ def _groups(
         dense, width = _dense(key)
         if bound * width >= 1 << 62:
             packed, bound = _dense(packed)
-        packed = packed * width + dense
+        packed *= width  # in place: a million-row table has several keys of 8 MB each
+        packed += dense
+        del dense
         bound *= width
-    if bound <= 4 * n + 4096:
+    if bound <= n + 4096:  # per-value arrays no bigger than the rows: no sort needed
         counts = np.bincount(packed, minlength=bound)
         present = np.flatnonzero(counts)
         first = np.full(bound, n, dtype=np.int64)
         np.minimum.at(first, packed, np.arange(n, dtype=np.int64))
-        sums = np.bincount(packed, weights, minlength=bound)
-        return counts[present], first[present], sums[present].astype(np.int64)
+        marked = np.bincount(packed[flagged], minlength=bound)
+        return counts[present], first[present], marked[present]
     order = np.argsort(packed)
     ranked = packed[order]
     change = np.empty(n, dtype=bool)
@@ -183,8 +186,8 @@ def _groups(
     np.not_equal(ranked[1:], ranked[:-1], out=change[1:])
     starts = np.flatnonzero(change)
     first = np.minimum.reduceat(order, starts)
-    sums = np.add.reduceat(weights[order], starts)
-    return np.diff(np.append(starts, n)), first, sums
+    marked = np.add.reduceat(flagged[order].astype(np.int64), starts)
+    return np.diff(np.append(starts, n)), first, marked
 
 
 def _largest(counts: np.ndarray, first_rows: np.ndarray, limit: int | None) -> np.ndarray:
@@ -241,8 +244,7 @@ def _unreplied_destinations(table: ConntrackTable, mask: np.ndarray, top: int) -
         return ()
     dport, _ = _port_columns(table, rows)
     protonum, dst = c["protonum"][rows], c["orig_dst"][rows]
-    keys = [dst.astype(np.int64), dport + 1, protonum.astype(np.int64)]
-    counts, first, _ = _groups(keys, np.zeros(len(rows), np.int64))
+    counts, first, _ = _groups([dst, dport + 1, protonum], np.zeros(len(rows), dtype=bool))
     addresses = table.dictionaries["addresses"]
     items = []
     for g in _largest(counts, first, top).tolist():
@@ -283,9 +285,10 @@ def _dnat_groups(
     dport, sport = _port_columns(table, rows)
     protonum, zone = c["protonum"][rows], c["zone"][rows]
     dst, src = c["orig_dst"][rows], c["reply_src"][rows]
-    unreplied_rows = ((c["flags"][rows] & FlagBit.UNREPLIED) != 0).astype(np.int64)
-    keys = [protonum, zone, dst, dport + 1, src, sport + 1]
-    counts, first, unreplied = _groups([k.astype(np.int64) for k in keys], unreplied_rows)
+    unreplied_rows = (c["flags"][rows] & FlagBit.UNREPLIED) != 0
+    counts, first, unreplied = _groups(
+        [protonum, zone, dst, dport + 1, src, sport + 1], unreplied_rows
+    )
     addresses = table.dictionaries["addresses"]
     groups = []
     for g in _largest(counts, first, limit).tolist():
