@@ -2,7 +2,7 @@
  * _fastparse: a strict, bounds-checked parser for the common shape of conntrack lines
  * (F1 `conntrack -L`, with or without `-o extended`, and F8 /proc/net/nf_conntrack).
  *
- * It fills numpy columns handed in by ctdiag/parsing/fast.py through the buffer protocol
+ * It fills numpy columns handed in by ctdiag/parse/fast.py through the buffer protocol
  * and DECLINES every line that is not exactly the common grammar; the pure-Python
  * reference parser handles the declined lines. Declining is always safe, guessing never
  * is, so any doubt declines.
@@ -1721,7 +1721,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "ctdiag.parse._fastparse",
-    "Strict C parser for the common conntrack line grammar (see ctdiag/parsing/fast.py).", -1,
+    "Strict C parser for the common conntrack line grammar (see ctdiag/parse/fast.py).", -1,
     methods, NULL, NULL, NULL, NULL,
 };
 
