@@ -3,8 +3,14 @@
 Usage::
 
     python benchmarks/gen_dump.py [--entries 1000000] [--seed 7] [--counters] [--out PATH]
+                                  [--profile ovn|diverse] [--listing]
 
-What is in it (seeded, so the same arguments give the same bytes):
+Two tables. ``--profile diverse`` is a busy dual-stack node with hundreds of thousands of
+distinct addresses (see ``benchmarks/dump_diverse.py``); ``--listing`` prints it as
+``conntrack -L`` does (compressed IPv6, no L3 prefix) instead of /proc. The default,
+``--profile ovn``, is the project's first dump (few distinct addresses), kept byte for byte
+so its figures stay comparable. What is in that one (seeded, so the same arguments give the
+same bytes):
 
 * TCP (~68 %): mostly ESTABLISHED and TIME_WAIT, a few SYN_SENT / SYN_RECV / CLOSE_WAIT /
   FIN_WAIT / LAST_ACK / CLOSE; ``[ASSURED]`` once the handshake is done, ``[UNREPLIED]``
@@ -22,9 +28,20 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).parent / "data" / "nf_conntrack_1m.txt"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dump_diverse  # a sibling module, also when run as a script
+
+DATA = Path(__file__).parent / "data"
+
+
+def default_path(entries: int, profile: str, listing: bool, counters: bool) -> Path:
+    """Where ``gen_dump.py`` writes (and the benchmarks look for) a generated dump."""
+    kind = {"ovn": "", "diverse": "diverse_"}[profile]
+    base = "conntrack_L" if listing else "nf_conntrack"
+    return DATA / f"{base}_{kind}{entries}{'_counters' if counters else ''}.txt"
 
 TCP_STATES = (
     ("ESTABLISHED", 0.55),
@@ -192,13 +209,21 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--counters", action="store_true", help="add packets=/bytes=")
+    parser.add_argument("--profile", choices=("ovn", "diverse"), default="ovn")
+    parser.add_argument(
+        "--listing", action="store_true", help="conntrack -L text (diverse profile only)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    out = args.out or DEFAULT_OUT.with_name(
-        f"nf_conntrack_{args.entries}{'_counters' if args.counters else ''}.txt"
-    )
+    if args.listing and args.profile != "diverse":
+        parser.error("--listing needs --profile diverse")
+    out = args.out or default_path(args.entries, args.profile, args.listing, args.counters)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(generate(args.entries, args.seed, args.counters), encoding="ascii")
+    if args.profile == "diverse":
+        text = dump_diverse.generate(args.entries, args.seed, args.counters, args.listing)
+    else:
+        text = generate(args.entries, args.seed, args.counters)
+    out.write_text(text, encoding="ascii")
     print(f"{out}: {args.entries} entries, {out.stat().st_size / 1e6:.1f} MB")
 
 

@@ -208,3 +208,79 @@ def project_f8(entry: ConntrackEntry) -> ConntrackEntry:
         extra=(),
         gre_stream_timeout=entry.gre_stream_timeout if entry.gre_timeout is not None else None,
     )
+
+
+# --- IPv6 text as producers (and odd ones) may spell it ---------------------------------
+
+#: 128-bit values with the shapes that make canonical text hard: zero runs of every length
+#: and place (ties between runs, a single zero group), mapped and IPv4-compatible addresses.
+_GROUP = st.one_of(st.just(0), st.just(0), st.integers(1, 0xF), st.integers(0, U16))
+
+
+@st.composite
+def ipv6_values(draw: st.DrawFn) -> int:
+    """An IPv6 address as an integer, biased towards zero groups and special prefixes."""
+    kind = draw(st.sampled_from(["groups", "groups", "groups", "mapped", "compat", "any"]))
+    if kind == "mapped":
+        return 0xFFFF << 32 | draw(st.integers(0, U32))
+    if kind == "compat":
+        return draw(st.integers(0, U32))
+    if kind == "any":
+        return draw(st.integers(0, 2**128 - 1))
+    value = 0
+    for group in draw(st.lists(_GROUP, min_size=8, max_size=8)):
+        value = value << 16 | group
+    return value
+
+
+@st.composite
+def ipv6_spellings(draw: st.DrawFn, value: int | None = None) -> str:
+    """Any text :mod:`ipaddress` reads as ``value``: exploded or not, any case, leading
+    zeros, ``::`` over any run of zero groups (a single one too), an IPv4 tail."""
+    if value is None:
+        value = draw(ipv6_values())
+    groups = [value >> (16 * (7 - k)) & 0xFFFF for k in range(8)]
+    tail = None
+    if draw(st.integers(0, 3)) == 0:
+        tail = ".".join(str(value >> s & 0xFF) for s in (24, 16, 8, 0))
+        groups = groups[:6]
+    texts = []
+    for g in groups:
+        digits = f"{g:x}"
+        digits = "0" * draw(st.integers(0, 4 - len(digits))) + digits
+        texts.append("".join(c.upper() if draw(st.booleans()) else c for c in digits))
+    zero_runs = [
+        (i, j)
+        for i in range(len(groups))
+        for j in range(i + 1, len(groups) + 1)
+        if all(g == 0 for g in groups[i:j])
+    ]
+    if zero_runs and draw(st.booleans()):
+        i, j = draw(st.sampled_from(zero_runs))
+        head, rest = ":".join(texts[:i]), ":".join(texts[j:])
+        if tail is not None:
+            rest = f"{rest}:{tail}" if rest else tail
+        return f"{head}::{rest}"
+    return ":".join(texts + ([tail] if tail is not None else []))
+
+
+#: Bytes that break an IPv6 text in every way a hostile or damaged capture might.
+_IPV6_NOISE = st.sampled_from([*":.0fF9gG%x ", "::", ":::", "00000", "1.2.3.4", "\x00", "é"])
+
+
+@st.composite
+def ipv6_mutants(draw: st.DrawFn) -> str:
+    """A valid spelling with a few characters inserted, deleted or replaced: mostly invalid,
+    sometimes still valid (another address), never with a blank inside."""
+    text = draw(ipv6_spellings())
+    for _ in range(draw(st.integers(1, 3))):
+        k = draw(st.integers(0, len(text)))
+        action = draw(st.sampled_from(["insert", "delete", "replace"]))
+        noise = draw(_IPV6_NOISE)
+        if action == "insert":
+            text = text[:k] + noise + text[k:]
+        elif action == "delete":
+            text = text[:k] + text[k + 1 :]
+        else:
+            text = text[:k] + noise + text[k + 1 :]
+    return text.replace(" ", "") or "::g"

@@ -16,6 +16,9 @@ from ctdiag.model.table import ConntrackTable, FlagBit, Present
 
 DEFAULT_TOP = 10
 DEFAULT_DNAT_GROUPS = 100
+#: protonum (uint8) -> has ports: a lookup is several times faster than np.isin on 1M rows.
+_HAS_PORTS = np.zeros(256, dtype=bool)
+_HAS_PORTS[sorted(PORT_PROTOCOLS)] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ def nat_masks(table: ConntrackTable) -> tuple[np.ndarray, np.ndarray]:
     """
     c = table.columns
     present = c["present"]
-    with_ports = np.isin(c["protonum"], list(PORT_PROTOCOLS)) & (
+    with_ports = _HAS_PORTS[c["protonum"]] & (
         (present & (Present.L4_ORIG | Present.L4_REPLY)) == (Present.L4_ORIG | Present.L4_REPLY)
     )
     orig_l4, reply_l4 = c["orig_l4"], c["reply_l4"]
@@ -132,25 +135,78 @@ def nat_masks(table: ConntrackTable) -> tuple[np.ndarray, np.ndarray]:
     return dnat, snat
 
 
-def _groups(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group rows with equal keys (integer arrays, most significant first) by one sort.
+def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Non-negative integers (any integer dtype) renumbered 0..k-1 in their order (int64),
+    and k."""
+    top = int(key.max()) + 1
+    if top > max(8 * len(key), 1 << 20):  # a sparse range: sorting is cheaper
+        values, inverse = np.unique(key, return_inverse=True)
+        return inverse.reshape(-1).astype(np.int64), len(values)
+    present = np.zeros(top, dtype=bool)
+    present[key] = True
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    return rank[key], int(rank[-1]) + 1
+
+
+def _groups(
+    keys: list[np.ndarray], flagged: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group rows with equal keys (non-negative integer arrays, at least one row).
+
+    Each key is renumbered densely and all are packed into one int64 (mixed radix), so one
+    ``bincount`` (few distinct packed values) or one ``argsort`` groups the rows: several
+    times faster than ``lexsort`` over the keys on a million rows.
 
     Returns:
-        ``order`` (row indices, each group contiguous and in input order within it), the start
-        of each group in ``order``, and each group's size.
+        Per group (in no particular order): its size, its first row (the smallest row index,
+        which also stands for the group's key), and how many of its rows are ``flagged``.
     """
-    order = np.lexsort([k for k in reversed(keys)])  # lexsort's last key is the primary one
-    change = np.zeros(len(order), dtype=bool)
-    change[:1] = True
+    n = len(keys[0])
+    packed = np.zeros(n, np.int64)
+    bound = 1
     for key in keys:
-        ranked = key[order]
-        change[1:] |= ranked[1:] != ranked[:-1]
+        dense, width = _dense(key)
+        if bound * width >= 1 << 62:
+            packed, bound = _dense(packed)
+        packed *= width  # in place: a million-row table has several keys of 8 MB each
+        packed += dense
+        del dense
+        bound *= width
+    if bound <= n + 4096:  # per-value arrays no bigger than the rows: no sort needed
+        counts = np.bincount(packed, minlength=bound)
+        present = np.flatnonzero(counts)
+        first = np.full(bound, n, dtype=np.int64)
+        np.minimum.at(first, packed, np.arange(n, dtype=np.int64))
+        marked = np.bincount(packed[flagged], minlength=bound)
+        return counts[present], first[present], marked[present]
+    order = np.argsort(packed)
+    ranked = packed[order]
+    change = np.empty(n, dtype=bool)
+    change[:1] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=change[1:])
     starts = np.flatnonzero(change)
-    return order, starts, np.diff(np.append(starts, len(order)))
+    first = np.minimum.reduceat(order, starts)
+    marked = np.add.reduceat(flagged[order].astype(np.int64), starts)
+    return np.diff(np.append(starts, n)), first, marked
 
 
 def _largest(counts: np.ndarray, first_rows: np.ndarray, limit: int | None) -> np.ndarray:
-    """Indices of the ``limit`` largest counts; equal counts keep the order of first appearance."""
+    """Indices of the ``limit`` largest counts; equal counts keep the order of first appearance.
+
+    Only the candidates are sorted: a table can have hundreds of thousands of addresses or
+    groups, and a ranking keeps ten.
+    """
+    if limit is not None and limit < len(counts):
+        if limit <= 0:
+            return np.zeros(0, dtype=np.intp)
+        kth = np.partition(counts, len(counts) - limit)[len(counts) - limit]
+        above = np.flatnonzero(counts > kth)  # fewer than limit of them
+        ties = np.flatnonzero(counts == kth)
+        need = limit - len(above)
+        if len(ties) > need:  # first_rows are distinct: the earliest `need` of the ties
+            ties = ties[np.argpartition(first_rows[ties], need - 1)[:need]]
+        chosen = np.concatenate([above, ties])
+        return chosen[np.lexsort((first_rows[chosen], -counts[chosen].astype(np.int64)))]
     ranked = np.lexsort((first_rows, -counts.astype(np.int64)))
     return ranked if limit is None else ranked[:limit]
 
@@ -175,7 +231,7 @@ def _histogram(names: list[str], codes: np.ndarray) -> dict[str, int]:
 def _port_columns(table: ConntrackTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(orig dport, reply sport) of ``rows`` as int64, -1 for protocols without ports."""
     c = table.columns
-    has_port = np.isin(c["protonum"][rows], list(PORT_PROTOCOLS))
+    has_port = _HAS_PORTS[c["protonum"][rows]]
     dport = np.where(has_port, c["orig_l4"][rows, 1].astype(np.int64), -1)
     sport = np.where(has_port, c["reply_l4"][rows, 0].astype(np.int64), -1)
     return dport, sport
@@ -188,11 +244,11 @@ def _unreplied_destinations(table: ConntrackTable, mask: np.ndarray, top: int) -
         return ()
     dport, _ = _port_columns(table, rows)
     protonum, dst = c["protonum"][rows], c["orig_dst"][rows]
-    order, starts, counts = _groups([dst.astype(np.int64), dport, protonum.astype(np.int64)])
+    counts, first, _ = _groups([dst, dport + 1, protonum], np.zeros(len(rows), dtype=bool))
     addresses = table.dictionaries["addresses"]
     items = []
-    for g in _largest(counts, order[starts], top).tolist():
-        k = int(order[starts[g]])
+    for g in _largest(counts, first, top).tolist():
+        k = int(first[g])
         port = int(dport[k])
         proto = PROTOCOL_NAMES.get(int(protonum[k]), str(int(protonum[k])))
         address = addresses[int(dst[k])]
@@ -227,32 +283,31 @@ def _dnat_groups(
     if not len(rows):
         return (), 0
     dport, sport = _port_columns(table, rows)
-    proto_zone = (c["protonum"][rows].astype(np.int64) << 16) | c["zone"][rows]
+    protonum, zone = c["protonum"][rows], c["zone"][rows]
     dst, src = c["orig_dst"][rows], c["reply_src"][rows]
-    order, starts, counts = _groups(
-        [proto_zone, dst.astype(np.int64), dport, src.astype(np.int64), sport]
+    unreplied_rows = (c["flags"][rows] & FlagBit.UNREPLIED) != 0
+    counts, first, unreplied = _groups(
+        [protonum, zone, dst, dport + 1, src, sport + 1], unreplied_rows
     )
-    unreplied_sorted = ((c["flags"][rows] & FlagBit.UNREPLIED) != 0)[order].astype(np.int64)
-    unreplied = np.add.reduceat(unreplied_sorted, starts)
     addresses = table.dictionaries["addresses"]
     groups = []
-    for g in _largest(counts, order[starts], limit).tolist():
-        k = int(order[starts[g]])
-        protonum = int(proto_zone[k] >> 16)
+    for g in _largest(counts, first, limit).tolist():
+        k = int(first[g])
+        number = int(protonum[k])
         groups.append(
             DnatGroup(
-                protocol=PROTOCOL_NAMES.get(protonum, str(protonum)),
+                protocol=PROTOCOL_NAMES.get(number, str(number)),
                 orig_dst=addresses[int(dst[k])],
                 orig_dport=int(dport[k]) if dport[k] >= 0 else None,
                 reply_src=addresses[int(src[k])],
                 reply_sport=int(sport[k]) if sport[k] >= 0 else None,
-                zone=int(proto_zone[k] & 0xFFFF),
+                zone=int(zone[k]),
                 count=int(counts[g]),
                 unreplied=int(unreplied[g]),
             )
         )
     groups.sort(key=lambda g: (-g.count, g.service, g.endpoint, g.zone))
-    return tuple(groups), len(starts)
+    return tuple(groups), len(counts)
 
 
 def summarize(
@@ -295,7 +350,9 @@ def summarize(
         for name, number in (("ipv4", 4), ("ipv6", 6))
         if np.any(families == number)
     }
-    zones, zone_counts = np.unique(c["zone"], return_counts=True)
+    zone_all = np.bincount(c["zone"]) if len(table) else np.zeros(0, np.int64)
+    zones = np.flatnonzero(zone_all)
+    zone_counts = zone_all[zones]
     unreplied_mask = (flags & FlagBit.UNREPLIED) != 0
     dnat, snat = nat_masks(table)
     groups, group_count = _dnat_groups(table, dnat, dnat_group_limit)

@@ -2,7 +2,7 @@
  * _fastparse: a strict, bounds-checked parser for the common shape of conntrack lines
  * (F1 `conntrack -L`, with or without `-o extended`, and F8 /proc/net/nf_conntrack).
  *
- * It fills numpy columns handed in by ctdiag/parsing/fast.py through the buffer protocol
+ * It fills numpy columns handed in by ctdiag/parse/fast.py through the buffer protocol
  * and DECLINES every line that is not exactly the common grammar; the pure-Python
  * reference parser handles the declined lines. Declining is always safe, guessing never
  * is, so any doubt declines.
@@ -23,6 +23,9 @@
 #if !defined(_WIN32)
 #include <pthread.h>
 #define FP_THREADS 1
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
 #endif
 #define MAX_CHUNKS 8
 
@@ -70,6 +73,16 @@ static const Py_ssize_t COL_ITEMSIZE[NCOLS] = {
 #define U16_MAX_ 0xFFFFull
 #define U32_MAX_ 0xFFFFFFFFull
 #define U64_MAX_ 0xFFFFFFFFFFFFFFFFull
+
+/* Byte-wise equality, inlined: with a literal and a constant length the compiler unrolls it
+ * into a few compares, where memcmp would be a call per token. */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* String dictionary: raw bytes (pointing into the input) -> dense uint32 code, in order  */
@@ -151,7 +164,7 @@ static int64_t dict_intern(Dict *d, const char *s, uint32_t n, uint32_t h)
         if (!k)
             break;
         k--;
-        if (d->hash[k] == h && d->len[k] == n && memcmp(d->ptr[k], s, n) == 0)
+        if (d->hash[k] == h && d->len[k] == n && bytes_eq(d->ptr[k], s, n))
             return k;
         slot = (slot + 1) & d->mask;
     }
@@ -188,18 +201,228 @@ static inline uint32_t hash_bytes(const char *s, size_t n)
     return (uint32_t)(h >> 32);
 }
 
-static inline uint32_t hash_u32(uint32_t v)
+/* ------------------------------------------------------------------------------------ */
+/* Address dictionary: binary address -> dense uint32 code, in order of first insertion.  */
+/* Keyed by value, not text, so every spelling of an address (exploded, compressed,       */
+/* uppercase, ...) gets one code, and a probe touches one slot: no comparison against the */
+/* input text, which with hundreds of thousands of distinct addresses misses the cache.   */
+
+typedef struct {
+    uint64_t hi, lo;
+    uint32_t code1; /* code + 1, 0 = empty */
+    uint32_t pad;
+} Slot6;
+
+typedef struct {
+    uint8_t *fam;  /* code -> 4 or 6 */
+    uint64_t *val; /* code -> (hi, lo) */
+    uint32_t n, cap;
+    uint64_t *s4; /* (code + 1) << 32 | IPv4 value; 0 = empty */
+    uint32_t mask4, n4;
+    Slot6 *s6;
+    uint32_t mask6, n6;
+} AddrDict;
+
+/* Zeroed memory for a probe table. Large ones get transparent huge pages where the kernel
+ * offers them: with hundreds of thousands of distinct addresses the table is several MB and
+ * random probes into 4 KiB pages miss the TLB as well as the cache. */
+static void *table_alloc(size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (bytes >= (2u << 20)) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure is fine */
+        return p;
+    }
+#endif
+    return calloc(1, bytes);
+}
+
+static void table_free(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (bytes >= (2u << 20)) {
+        munmap(p, bytes);
+        return;
+    }
+#endif
+    free(p);
+}
+
+static void addr_free(AddrDict *d)
+{
+    free(d->fam);
+    free(d->val);
+    table_free(d->s4, ((size_t)d->mask4 + 1) * sizeof *d->s4);
+    table_free(d->s6, ((size_t)d->mask6 + 1) * sizeof *d->s6);
+    memset(d, 0, sizeof *d);
+}
+
+static int addr_init(AddrDict *d)
+{
+    memset(d, 0, sizeof *d);
+    d->mask4 = d->mask6 = 63;
+    d->s4 = table_alloc(64 * sizeof *d->s4);
+    d->s6 = table_alloc(64 * sizeof *d->s6);
+    return d->s4 && d->s6 ? 0 : -1;
+}
+
+static inline uint32_t hash_v4(uint32_t v)
 {
     uint64_t h = ((uint64_t)v ^ hash_seed) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ull;
     return (uint32_t)(h >> 32);
+}
+
+static inline uint32_t hash_v6(uint64_t hi, uint64_t lo)
+{
+    uint64_t h = (hi ^ hash_seed) * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (h >> 29) ^ lo) * 0xBF58476D1CE4E5B9ull;
+    return (uint32_t)(h >> 32);
+}
+
+static int addr_grow_codes(AddrDict *d)
+{
+    if (d->cap >= 0x7FFFFFFFu)
+        return -1;
+    uint32_t cap = d->cap ? d->cap * 2 : 256;
+    uint8_t *fam = realloc(d->fam, (size_t)cap);
+    if (!fam)
+        return -1;
+    d->fam = fam;
+    uint64_t *val = realloc(d->val, (size_t)cap * 2 * sizeof *val);
+    if (!val)
+        return -1;
+    d->val = val;
+    d->cap = cap;
+    return 0;
+}
+
+static int addr_rehash4(AddrDict *d)
+{
+    if (d->mask4 >= 0x7FFFFFFFu)
+        return -1;
+    uint32_t mask = d->mask4 * 2 + 1;
+    uint64_t *slots = table_alloc(((size_t)mask + 1) * sizeof *slots);
+    if (!slots)
+        return -1;
+    for (uint32_t i = 0; i <= d->mask4; i++) {
+        uint64_t v = d->s4[i];
+        if (!v)
+            continue;
+        uint32_t s = hash_v4((uint32_t)v) & mask;
+        while (slots[s])
+            s = (s + 1) & mask;
+        slots[s] = v;
+    }
+    table_free(d->s4, ((size_t)d->mask4 + 1) * sizeof *d->s4);
+    d->s4 = slots;
+    d->mask4 = mask;
+    return 0;
+}
+
+static int addr_rehash6(AddrDict *d)
+{
+    if (d->mask6 >= 0x7FFFFFFFu)
+        return -1;
+    uint32_t mask = d->mask6 * 2 + 1;
+    Slot6 *slots = table_alloc(((size_t)mask + 1) * sizeof *slots);
+    if (!slots)
+        return -1;
+    for (uint32_t i = 0; i <= d->mask6; i++) {
+        const Slot6 *v = &d->s6[i];
+        if (!v->code1)
+            continue;
+        uint32_t s = hash_v6(v->hi, v->lo) & mask;
+        while (slots[s].code1)
+            s = (s + 1) & mask;
+        slots[s] = *v;
+    }
+    table_free(d->s6, ((size_t)d->mask6 + 1) * sizeof *d->s6);
+    d->s6 = slots;
+    d->mask6 = mask;
+    return 0;
+}
+
+static inline int64_t addr_new_code(AddrDict *d, int family, uint64_t hi, uint64_t lo)
+{
+    if (d->n == d->cap && addr_grow_codes(d) < 0)
+        return -1;
+    uint32_t code = d->n++;
+    d->fam[code] = (uint8_t)family;
+    d->val[2 * code] = hi;
+    d->val[2 * code + 1] = lo;
+    return code;
+}
+
+static inline uint32_t addr_hash(int family, uint64_t hi, uint64_t lo)
+{
+    return family == 4 ? hash_v4((uint32_t)lo) : hash_v6(hi, lo);
+}
+
+/* Ask for the slot of an address early (while the rest of the line is parsed): with
+ * hundreds of thousands of distinct addresses the probe is a cache miss otherwise. */
+static inline void addr_prefetch(const AddrDict *d, int family, uint32_t hash)
+{
+#if defined(__GNUC__)
+    if (family == 4)
+        __builtin_prefetch(&d->s4[hash & d->mask4]);
+    else
+        __builtin_prefetch(&d->s6[hash & d->mask6]);
+#else
+    (void)d, (void)family, (void)hash;
+#endif
+}
+
+/* Code of the address (`hash` = addr_hash of it), inserting it when new; -1 when out of
+ * memory. */
+static int64_t addr_intern(AddrDict *d, int family, uint64_t hi, uint64_t lo, uint32_t hash)
+{
+    int64_t code;
+    if (family == 4) {
+        uint32_t v = (uint32_t)lo, slot = hash & d->mask4;
+        for (;;) {
+            uint64_t k = d->s4[slot];
+            if (!k)
+                break;
+            if ((uint32_t)k == v)
+                return (int64_t)(k >> 32) - 1;
+            slot = (slot + 1) & d->mask4;
+        }
+        if ((code = addr_new_code(d, 4, 0, v)) < 0)
+            return -1;
+        d->s4[slot] = (uint64_t)(code + 1) << 32 | v;
+        if ((uint64_t)++d->n4 * 2 > (uint64_t)d->mask4 + 1 && addr_rehash4(d) < 0)
+            return -1;
+        return code;
+    }
+    uint32_t slot = hash & d->mask6;
+    for (;;) {
+        const Slot6 *k = &d->s6[slot];
+        if (!k->code1)
+            break;
+        if (k->hi == hi && k->lo == lo)
+            return (int64_t)k->code1 - 1;
+        slot = (slot + 1) & d->mask6;
+    }
+    if ((code = addr_new_code(d, 6, hi, lo)) < 0)
+        return -1;
+    Slot6 *k = &d->s6[slot];
+    k->hi = hi;
+    k->lo = lo;
+    k->code1 = (uint32_t)code + 1;
+    if ((uint64_t)++d->n6 * 2 > (uint64_t)d->mask6 + 1 && addr_rehash6(d) < 0)
+        return -1;
+    return code;
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Lexing helpers. `p` is the cursor, `e` the end of the line (exclusive, no newline).     */
 
-#define KEY(lit) ((size_t)(e - p) >= sizeof(lit) - 1 && memcmp(p, lit, sizeof(lit) - 1) == 0)
+#define KEY(lit) ((size_t)(e - p) >= sizeof(lit) - 1 && bytes_eq(p, lit, sizeof(lit) - 1))
 /* The whole token at p equals lit. */
 #define TOKEN_IS(lit) (KEY(lit) && (p + (sizeof(lit) - 1) == e || p[sizeof(lit) - 1] == ' '))
 
@@ -226,12 +449,22 @@ static inline int parse_num(const char **pp, const char *e, uint64_t max, uint64
 {
     const char *p = *pp, *s = p;
     uint64_t v = 0;
-    while (p < e && (unsigned char)(*p - '0') < 10) {
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (max - d) / 10)
+    if (max <= U32_MAX_) {
+        /* Ten digits cannot overflow 64 bits; an eleventh (leading zeros too) declines. */
+        while (p < e && (unsigned char)(*p - '0') < 10 && p - s < 10) {
+            v = v * 10 + (unsigned)(*p - '0');
+            p++;
+        }
+        if (v > max)
             return 0;
-        v = v * 10 + d;
-        p++;
+    } else {
+        while (p < e && (unsigned char)(*p - '0') < 10) {
+            unsigned d = (unsigned)(*p - '0');
+            if (v > (max - d) / 10)
+                return 0;
+            v = v * 10 + d;
+            p++;
+        }
     }
     if (p == s || (p < e && *p != ' '))
         return 0;
@@ -291,16 +524,50 @@ static int ipv4_value(const char *s, size_t n, uint32_t *out)
     return 1;
 }
 
-static inline int is_hex(char c)
+/* Hex digit -> value, -1 for every other byte (filled by the module init). */
+static int8_t HEX[256];
+
+static void init_hex(void)
 {
-    return ((unsigned char)(c - '0') < 10) || ((unsigned char)((c | 0x20) - 'a') < 6);
+    for (int c = 0; c < 256; c++)
+        HEX[c] = (int8_t)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1);
 }
 
-/* IPv6 text exactly as ipaddress.IPv6Address accepts it (without scope ids), a port of
- * IPv6Address._ip_int_from_string so that normalising a value in Python cannot fail. */
-static int ipv6_valid(const char *s, size_t n)
+/* The 16-bit value of a hextet text of 1..4 hex digits; -1 when it is not one. */
+static inline int32_t hextet(const char *s, size_t n)
+{
+    if (n == 0 || n > 4)
+        return -1;
+    int32_t v = 0, bad = 0;
+    for (size_t k = 0; k < n; k++) {
+        int32_t d = HEX[(unsigned char)s[k]];
+        bad |= d;
+        v = v << 4 | (d & 0xF);
+    }
+    return bad < 0 ? -1 : v;
+}
+
+/* IPv6 text exactly as ipaddress.IPv6Address accepts it (without scope ids): a port of
+ * IPv6Address._ip_int_from_string, so that what C accepts the reference accepts too, and
+ * with the same value. The value goes to *hi (groups 0-3) and *lo (groups 4-7). */
+static int ipv6_parse(const char *s, size_t n, uint64_t *hi, uint64_t *lo)
 {
     enum { MAXP = 10 };
+    uint16_t w[8];
+    /* The kernel's exploded form (/proc): eight groups of four hex digits. */
+    if (n == 39 && s[4] == ':' && s[9] == ':' && s[14] == ':' && s[19] == ':' && s[24] == ':' &&
+        s[29] == ':' && s[34] == ':') {
+        int ok = 1;
+        for (int g = 0; g < 8 && ok; g++) {
+            int32_t v = hextet(s + 5 * g, 4);
+            ok = v >= 0;
+            w[g] = (uint16_t)v;
+        }
+        if (ok)
+            goto done;
+        return 0;
+    }
     const char *ps[MAXP];
     size_t pl[MAXP];
     int np = 0;
@@ -319,89 +586,193 @@ static int ipv6_valid(const char *s, size_t n)
     }
     if (np < 3)
         return 0;
-    int v4 = memchr(ps[np - 1], '.', pl[np - 1]) != NULL;
-    uint32_t ignored;
-    if (v4 && !ipv4_value(ps[np - 1], pl[np - 1], &ignored))
+    /* Logical parts: the raw texts, the IPv4 tail standing for two hextets. */
+    int32_t part[MAXP + 1];
+    int empty[MAXP + 1];
+    int total = 0;
+    uint32_t v4 = 0;
+    int has_v4 = memchr(ps[np - 1], '.', pl[np - 1]) != NULL;
+    if (has_v4 && !ipv4_value(ps[np - 1], pl[np - 1], &v4))
         return 0;
-    int total = v4 ? np + 1 : np; /* the IPv4 tail stands for two hextets */
+    for (int i = 0; i < np - has_v4; i++) {
+        empty[total] = pl[i] == 0;
+        part[total++] = hextet(ps[i], pl[i]);
+    }
+    if (has_v4) {
+        empty[total] = 0;
+        part[total++] = (int32_t)(v4 >> 16);
+        empty[total] = 0;
+        part[total++] = (int32_t)(v4 & 0xFFFF);
+    }
     if (total > 9)
         return 0;
-    int raw = v4 ? np - 1 : np; /* logical parts [0, raw) are raw hextet texts */
-#define EMPTY(i) ((i) < raw && pl[(i)] == 0)
-    int skip = -1, hi, lo;
+    int skip = -1, phi, plo;
     for (int i = 1; i < total - 1; i++) {
-        if (EMPTY(i)) {
+        if (empty[i]) {
             if (skip >= 0)
                 return 0;
             skip = i;
         }
     }
     if (skip >= 0) {
-        hi = skip;
-        lo = total - skip - 1;
-        if (EMPTY(0) && --hi)
+        phi = skip;
+        plo = total - skip - 1;
+        if (empty[0] && --phi)
             return 0;
-        if (EMPTY(total - 1) && --lo)
+        if (empty[total - 1] && --plo)
             return 0;
-        if (8 - (hi + lo) < 1)
+        if (8 - (phi + plo) < 1)
             return 0;
     } else {
-        if (total != 8 || EMPTY(0) || EMPTY(total - 1))
+        if (total != 8 || empty[0] || empty[total - 1])
             return 0;
-        hi = total;
-        lo = 0;
+        phi = total;
+        plo = 0;
     }
-#undef EMPTY
-    for (int i = 0; i < total; i++) {
-        if (!(i < hi || i >= total - lo) || i >= raw)
-            continue;
-        if (pl[i] == 0 || pl[i] > 4)
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < phi; i++) {
+        if (part[i] < 0)
             return 0;
-        for (size_t k = 0; k < pl[i]; k++)
-            if (!is_hex(ps[i][k]))
-                return 0;
+        w[i] = (uint16_t)part[i];
     }
+    for (int i = 0; i < plo; i++) {
+        int32_t v = part[total - plo + i];
+        if (v < 0)
+            return 0;
+        w[8 - plo + i] = (uint16_t)v;
+    }
+done:
+    *hi = (uint64_t)w[0] << 48 | (uint64_t)w[1] << 32 | (uint64_t)w[2] << 16 | w[3];
+    *lo = (uint64_t)w[4] << 48 | (uint64_t)w[5] << 32 | (uint64_t)w[6] << 16 | w[7];
     return 1;
 }
 
+/* Dotted quad of v into out (no terminator); its length. */
+static size_t format_ipv4(uint32_t v, char *out)
+{
+    size_t n = 0;
+    for (int k = 3; k >= 0; k--) {
+        unsigned x = (v >> (8 * k)) & 0xFF;
+        if (x >= 100)
+            out[n++] = (char)('0' + x / 100);
+        if (x >= 10)
+            out[n++] = (char)('0' + x / 10 % 10);
+        out[n++] = (char)('0' + x % 10);
+        if (k)
+            out[n++] = '.';
+    }
+    return n;
+}
+
+/* The text the reference parser stores for an IPv6 value (into out, >= 46 bytes; no
+ * terminator; returns the length): Python's ipaddress form (RFC 5952: lowercase, no leading
+ * zeros, the longest run of two or more zero groups, the first of equal ones, as "::"),
+ * except that IPv4-mapped addresses keep the IPv4 part dotted, as glibc prints them. */
+static size_t format_ipv6(uint64_t hi, uint64_t lo, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    if (hi == 0 && (lo >> 32) == 0xFFFF) {
+        memcpy(out, "::ffff:", 7);
+        return 7 + format_ipv4((uint32_t)lo, out + 7);
+    }
+    uint16_t w[8];
+    for (int g = 0; g < 4; g++) {
+        w[g] = (uint16_t)(hi >> (48 - 16 * g));
+        w[4 + g] = (uint16_t)(lo >> (48 - 16 * g));
+    }
+    int best = -1, best_len = 0, run = -1, run_len = 0;
+    for (int g = 0; g < 8; g++) {
+        if (w[g]) {
+            run = -1;
+            run_len = 0;
+            continue;
+        }
+        if (run < 0)
+            run = g;
+        if (++run_len > best_len) {
+            best = run;
+            best_len = run_len;
+        }
+    }
+    if (best_len < 2)
+        best = -1, best_len = 0;
+    size_t n = 0;
+    for (int g = 0; g < 8;) {
+        if (g == best) {
+            out[n++] = ':';
+            out[n++] = ':';
+            g += best_len;
+            continue;
+        }
+        if (g && g != best + best_len)
+            out[n++] = ':';
+        unsigned v = w[g];
+        int shift = v >= 0x1000 ? 12 : v >= 0x100 ? 8 : v >= 0x10 ? 4 : 0;
+        for (; shift >= 0; shift -= 4)
+            out[n++] = digits[(v >> shift) & 0xF];
+        g++;
+    }
+    return n;
+}
+
 typedef struct {
-    const char *s;
-    uint32_t n;
-    uint32_t v4;
-    int family; /* 4 or 6 */
+    uint64_t hi, lo; /* IPv6 value; IPv4: hi = 0, lo = the 32-bit value */
+    int family;      /* 4 or 6 */
+    uint32_t hash;   /* addr_hash, set by parse_tuple */
 } Addr;
+
+/* A dotted quad as ipv4_value accepts it, ending at a blank or the line end. */
+static inline int ipv4_scan(const char **pp, const char *e, uint32_t *out)
+{
+    const char *p = *pp;
+    uint32_t v = 0;
+    for (int octet = 0; octet < 4; octet++) {
+        if (octet) {
+            if (p >= e || *p != '.')
+                return 0;
+            p++;
+        }
+        const char *s = p;
+        unsigned x = 0;
+        while (p < e && (unsigned char)(*p - '0') < 10 && p - s < 3) {
+            x = x * 10 + (unsigned)(*p - '0');
+            p++;
+        }
+        if (p == s || x > 255 || (p - s > 1 && *s == '0'))
+            return 0;
+        v = v << 8 | x;
+    }
+    if (p < e && *p != ' ')
+        return 0;
+    *pp = p;
+    *out = v;
+    return 1;
+}
 
 static inline int parse_addr(const char **pp, const char *e, Addr *a)
 {
-    const char *p = *pp, *s = p;
-    int colon = 0, alpha = 0;
-    while (p < e && *p != ' ') {
-        char c = *p;
-        if (c == ':')
-            colon = 1;
-        else if ((unsigned char)(c - '0') >= 10 && c != '.') {
-            if (!is_hex(c))
-                return 0;
-            alpha = 1;
-        }
-        p++;
-        if (p - s > 45)
-            return 0;
-    }
-    size_t n = (size_t)(p - s);
-    if (colon) {
-        if (!ipv6_valid(s, n))
-            return 0;
-        a->family = 6;
-        a->v4 = 0;
-    } else {
-        if (alpha || !ipv4_value(s, n, &a->v4))
-            return 0;
+    const char *p = *pp, *q;
+    uint32_t v4;
+    if (ipv4_scan(&p, e, &v4)) {
         a->family = 4;
+        a->hi = 0;
+        a->lo = v4;
+        *pp = p;
+        return 1;
     }
-    a->s = s;
-    a->n = (uint32_t)n;
-    *pp = p;
+    if (e - p >= 39 && (e - p == 39 || p[39] == ' ') && p[4] == ':' && p[9] == ':' && p[14] == ':' &&
+        p[19] == ':' && p[24] == ':' && p[29] == ':' && p[34] == ':') {
+        q = p + 39; /* the exploded form (ipv6_parse checks its digits) */
+    } else {
+        q = p;
+        while (q < e && *q != ' ' && q - p <= 45)
+            q++;
+    }
+    /* ipv6_parse refuses every byte but hex digits, ':' and the '.' of an IPv4 tail. */
+    if (!ipv6_parse(p, (size_t)(q - p), &a->hi, &a->lo))
+        return 0;
+    a->family = 6;
+    *pp = q;
     return 1;
 }
 
@@ -434,24 +805,31 @@ typedef struct {
     uint16_t zone, zone_orig, zone_reply;
     uint16_t l4[2][3];
     uint64_t counters[4];
+    /* Not cleared per line: written before they are read (addresses always, spans when
+     * their Present bit is set). */
     Addr addr[4];
     Span state, secctx, helper;
 } Row;
 
-static int parse_tuple(const char **pp, const char *e, Row *r, int dir, int l4)
+static int parse_tuple(const char **pp, const char *e, Row *r, int dir, int l4, const AddrDict *d)
 {
     const char *p = *pp;
     uint64_t v;
     if (!KEY("src="))
         return 0;
     p += 4;
-    if (!parse_addr(&p, e, &r->addr[2 * dir]))
+    Addr *a = &r->addr[2 * dir];
+    if (!parse_addr(&p, e, a))
         return 0;
+    a->hash = addr_hash(a->family, a->hi, a->lo);
+    addr_prefetch(d, a->family, a->hash);
     if (next_tok(&p, e) != 1 || !KEY("dst="))
         return 0;
     p += 4;
-    if (!parse_addr(&p, e, &r->addr[2 * dir + 1]))
+    if (!parse_addr(&p, e, ++a))
         return 0;
+    a->hash = addr_hash(a->family, a->hi, a->lo);
+    addr_prefetch(d, a->family, a->hash);
     if (next_tok(&p, e) != 1)
         return 0;
     if (l4 == L4_PORTS) {
@@ -513,11 +891,11 @@ static int parse_counters(const char **pp, const char *e, Row *r, int dir)
 }
 
 /* 1 when [p, e) is one line of the common grammar (filled into r), 0 to decline it. */
-static int parse_line(const char *p, const char *e, Row *r)
+static int parse_line(const char *p, const char *e, Row *r, const AddrDict *d)
 {
     uint64_t v;
     int st, l3 = 0;
-    memset(r, 0, sizeof *r);
+    memset(r, 0, offsetof(Row, addr));
 
     if (KEY("ipv4 ")) {
         l3 = 4;
@@ -542,7 +920,7 @@ static int parse_line(const char *p, const char *e, Row *r)
         q++;
     const Proto *proto = NULL;
     for (size_t i = 0; i < NPROTOS; i++) {
-        if ((size_t)(q - p) == PROTOS[i].name_len && memcmp(p, PROTOS[i].name, PROTOS[i].name_len) == 0) {
+        if ((size_t)(q - p) == PROTOS[i].name_len && bytes_eq(p, PROTOS[i].name, PROTOS[i].name_len)) {
             proto = &PROTOS[i];
             break;
         }
@@ -552,7 +930,7 @@ static int parse_line(const char *p, const char *e, Row *r)
     p = q;
     if (next_tok(&p, e) != 1)
         return 0;
-    if ((size_t)(e - p) < proto->num_len || memcmp(p, proto->num, proto->num_len) != 0)
+    if ((size_t)(e - p) < proto->num_len || !bytes_eq(p, proto->num, proto->num_len))
         return 0;
     p += proto->num_len;
     if (next_tok(&p, e) != 1)
@@ -579,7 +957,7 @@ static int parse_line(const char *p, const char *e, Row *r)
             return 0;
     }
 
-    if (!parse_tuple(&p, e, r, 0, proto->l4) || next_tok(&p, e) != 1)
+    if (!parse_tuple(&p, e, r, 0, proto->l4, d) || next_tok(&p, e) != 1)
         return 0;
     if (KEY("zone-orig=")) {
         p += 10;
@@ -598,7 +976,7 @@ static int parse_line(const char *p, const char *e, Row *r)
         if (next_tok(&p, e) != 1)
             return 0;
     }
-    if (!parse_tuple(&p, e, r, 1, proto->l4))
+    if (!parse_tuple(&p, e, r, 1, proto->l4, d))
         return 0;
     if ((st = next_tok(&p, e)) < 0)
         return 0;
@@ -687,7 +1065,8 @@ typedef struct {
 } Declined;
 
 typedef struct {
-    Dict addresses, states, secctxs, helpers;
+    AddrDict addresses;
+    Dict states, secctxs, helpers;
     Declined *declined;
     size_t ndeclined, cap_declined;
     char *col[NCOLS];
@@ -723,8 +1102,16 @@ static int commit(Ctx *c, const Row *r, uint32_t line_no)
     int64_t k;
     for (int i = 0; i < 4; i++) {
         const Addr *a = &r->addr[i];
-        uint32_t h = a->family == 4 ? hash_u32(a->v4) : hash_bytes(a->s, a->n);
-        if ((k = dict_intern(&c->addresses, a->s, a->n, h)) < 0)
+        /* A flow repeats its addresses (reply dst = orig src unless SNAT, ...): reuse. */
+        int same = -1;
+        for (int j = 0; j < i && same < 0; j++)
+            if (r->addr[j].lo == a->lo && r->addr[j].hi == a->hi && r->addr[j].family == a->family)
+                same = j;
+        if (same >= 0) {
+            codes[i] = codes[same];
+            continue;
+        }
+        if ((k = addr_intern(&c->addresses, a->family, a->hi, a->lo, a->hash)) < 0)
             return -1;
         codes[i] = (uint32_t)k;
     }
@@ -810,7 +1197,7 @@ static void run(Ctx *c, const char *buf, size_t len, int64_t first_line, const c
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         if (!is_blank(p, e)) {
-            int ok = nl != NULL && line_no <= (int64_t)U32_MAX_ && parse_line(p, e, &row);
+            int ok = nl != NULL && line_no <= (int64_t)U32_MAX_ && parse_line(p, e, &row, &c->addresses);
             if (ok && p == last && !(row.present & P_USE))
                 ok = 0;
             if (ok) {
@@ -884,15 +1271,34 @@ static uint32_t *merge_dict(Dict *into, const Dict *from)
     return remap;
 }
 
+static uint32_t *merge_addresses(AddrDict *into, const AddrDict *from)
+{
+    uint32_t *remap = malloc(((size_t)from->n + 1) * sizeof *remap);
+    if (!remap)
+        return NULL;
+    for (uint32_t i = 0; i < from->n; i++) {
+        uint64_t hi = from->val[2 * i], lo = from->val[2 * i + 1];
+        int64_t code = addr_intern(into, from->fam[i], hi, lo, addr_hash(from->fam[i], hi, lo));
+        if (code < 0) {
+            free(remap);
+            return NULL;
+        }
+        remap[i] = (uint32_t)code;
+    }
+    return remap;
+}
+
 /* Append chunk `k`'s rows right after chunk 0's, recoding its dictionary codes. */
 static int merge_chunk(Ctx *c0, Ctx *k)
 {
     uint32_t *remap[4] = {NULL, NULL, NULL, NULL};
-    Dict *into[4] = {&c0->addresses, &c0->states, &c0->secctxs, &c0->helpers};
-    const Dict *from[4] = {&k->addresses, &k->states, &k->secctxs, &k->helpers};
+    Dict *into[3] = {&c0->states, &c0->secctxs, &c0->helpers};
+    const Dict *from[3] = {&k->states, &k->secctxs, &k->helpers};
     int rc = -1;
-    for (int d = 0; d < 4; d++)
-        if (!(remap[d] = merge_dict(into[d], from[d])))
+    if (!(remap[0] = merge_addresses(&c0->addresses, &k->addresses)))
+        goto out;
+    for (int d = 0; d < 3; d++)
+        if (!(remap[d + 1] = merge_dict(into[d], from[d])))
             goto out;
     Py_ssize_t dst = c0->row0 + c0->rows, src = k->row0, n = k->rows;
     for (int col = 0; dst != src && col < NCOLS; col++) {
@@ -1008,22 +1414,23 @@ static PyObject *dict_to_list(const Dict *d)
     return list;
 }
 
-/* Codes of the dictionary values that contain ':' (IPv6 text, normalised by fast.py). */
-static PyObject *colon_codes(const Dict *d)
+/* The canonical texts of the addresses from code `base` on, in code order. */
+static PyObject *addresses_to_list(const AddrDict *d, uint32_t base)
 {
-    PyObject *list = PyList_New(0);
+    PyObject *list = PyList_New(d->n - base);
     if (!list)
         return NULL;
-    for (uint32_t i = 0; i < d->n; i++) {
-        if (!memchr(d->ptr[i], ':', d->len[i]))
-            continue;
-        PyObject *k = PyLong_FromUnsignedLong(i);
-        if (!k || PyList_Append(list, k) < 0) {
-            Py_XDECREF(k);
+    char text[64];
+    for (uint32_t i = base; i < d->n; i++) {
+        size_t n = d->fam[i] == 4 ? format_ipv4((uint32_t)d->val[2 * i + 1], text)
+                                  : format_ipv6(d->val[2 * i], d->val[2 * i + 1], text);
+        PyObject *s = PyUnicode_New((Py_ssize_t)n, 127);
+        if (!s) {
             Py_DECREF(list);
             return NULL;
         }
-        Py_DECREF(k);
+        memcpy(PyUnicode_1BYTE_DATA(s), text, n);
+        PyList_SET_ITEM(list, i - base, s);
     }
     return list;
 }
@@ -1053,20 +1460,66 @@ static PyObject *declined_to_list(const Chunk *chunks, int nchunks)
     return list;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* An address dictionary kept across parse() calls (the blocks of one streamed listing), so */
+/* codes are global and nothing is merged in Python afterwards. Held in a capsule.          */
+
+#define SHARED_NAME "ctdiag.parse._fastparse.AddressDict"
+
+typedef struct {
+    AddrDict d;
+    int busy;   /* a parse() is using it (the GIL is released meanwhile) */
+    int broken; /* a parse() failed half-way: its codes may stand for rows never returned */
+} SharedAddr;
+
+static void shared_destructor(PyObject *capsule)
+{
+    SharedAddr *s = PyCapsule_GetPointer(capsule, SHARED_NAME);
+    if (s) {
+        addr_free(&s->d);
+        free(s);
+    }
+}
+
+PyDoc_STRVAR(address_dict_doc,
+"address_dict() -> capsule\n\n"
+"An empty address dictionary for parse(..., addresses=it): calls that share one number\n"
+"addresses in first-use order over all their data, and each returns only its new ones.");
+
+static PyObject *fp_address_dict(PyObject *self, PyObject *noargs)
+{
+    (void)self, (void)noargs;
+    SharedAddr *s = calloc(1, sizeof *s);
+    if (!s || addr_init(&s->d) < 0) {
+        if (s)
+            addr_free(&s->d);
+        free(s);
+        return PyErr_NoMemory();
+    }
+    PyObject *capsule = PyCapsule_New(s, SHARED_NAME, shared_destructor);
+    if (!capsule) {
+        addr_free(&s->d);
+        free(s);
+    }
+    return capsule;
+}
+
 PyDoc_STRVAR(parse_doc,
-"parse(data, first_line, capacity, columns, threads=1, min_chunk=4 MiB) -> (rows,\n"
-"has_counters, declined, addresses,\n"
-"ipv6_codes, states, secctxs, helpers)\n\n"
+"parse(data, first_line, capacity, columns, threads=1, min_chunk=4 MiB, addresses=None)\n"
+"-> (rows,\n"
+"has_counters, declined, addresses, states, secctxs, helpers)\n\n"
 "Fill `columns` (a tuple of writable C-contiguous buffers, in fast.py's column order, each\n"
 "sized for `capacity` rows) from the lines of `data`. Returns the number of rows written,\n"
 "whether any row had counters, the declined lines as (line_no, text), and the distinct raw\n"
-"values of each dictionary in code order (ipv6_codes: the address codes holding ':').\n"
+"values of each dictionary in code order (addresses in the reference parser's text form).\n"
 "With threads > 1, data of at least 2 x min_chunk bytes is cut at line boundaries into\n"
-"up to `threads` chunks parsed in parallel, then merged in order: same result.");
+"up to `threads` chunks parsed in parallel, then merged in order: same result.\n"
+"With `addresses` (from address_dict()), address codes continue that dictionary and the\n"
+"addresses returned are the ones this call added.");
 
 static void free_chunk(Chunk *k)
 {
-    dict_free(&k->ctx.addresses);
+    addr_free(&k->ctx.addresses);
     dict_free(&k->ctx.states);
     dict_free(&k->ctx.secctxs);
     dict_free(&k->ctx.helpers);
@@ -1079,13 +1532,27 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
     long long first_line;
     Py_ssize_t cap, min_chunk = 4 << 20;
     int threads = 1, nchunks = 1, nviews = 0;
-    PyObject *cols, *result = NULL;
+    PyObject *cols, *result = NULL, *shared_obj = Py_None;
+    SharedAddr *shared = NULL;
+    uint32_t base = 0; /* the first address code this call may add */
+    int adopted = 0;   /* chunk 0 holds the shared dictionary */
     Chunk chunks[MAX_CHUNKS];
     (void)self;
     memset(chunks, 0, sizeof chunks);
-    if (!PyArg_ParseTuple(args, "y*LnO!|in", &data, &first_line, &cap, &PyTuple_Type, &cols, &threads,
-                          &min_chunk))
+    if (!PyArg_ParseTuple(args, "y*LnO!|inO", &data, &first_line, &cap, &PyTuple_Type, &cols, &threads,
+                          &min_chunk, &shared_obj))
         return NULL;
+    if (shared_obj != Py_None) {
+        shared = PyCapsule_GetPointer(shared_obj, SHARED_NAME);
+        if (!shared)
+            goto done;
+        if (shared->busy || shared->broken) {
+            PyErr_SetString(PyExc_RuntimeError, shared->busy ? "address dictionary in use by another parse"
+                                                             : "address dictionary left broken by a failed parse");
+            shared = NULL;
+            goto done;
+        }
+    }
     if (first_line < 0 || cap < 0 || cap > PY_SSIZE_T_MAX / 32) {
         PyErr_SetString(PyExc_ValueError, "first_line and capacity must be >= 0");
         goto done;
@@ -1112,21 +1579,32 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
         Ctx *c = &chunks[k].ctx;
         for (int i = 0; i < NCOLS; i++)
             c->col[i] = views[i].buf;
-        if (dict_init(&c->addresses) < 0 || dict_init(&c->states) < 0 || dict_init(&c->secctxs) < 0 ||
+        if (addr_init(&c->addresses) < 0 || dict_init(&c->states) < 0 || dict_init(&c->secctxs) < 0 ||
             dict_init(&c->helpers) < 0) {
             PyErr_NoMemory();
             goto done;
         }
     }
     chunks[0].ctx.cap_rows = cap;
-    if (!hash_seed)
-        hash_seed = (((uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)chunks) | 1;
+    if (shared) {
+        /* Chunk 0 works on the shared dictionary itself; it is handed back right after. */
+        addr_free(&chunks[0].ctx.addresses);
+        chunks[0].ctx.addresses = shared->d;
+        base = shared->d.n;
+        shared->busy = 1;
+        adopted = 1;
+    }
 
     Py_BEGIN_ALLOW_THREADS
     run_chunks(chunks, nchunks, data.buf, (size_t)data.len, first_line);
     Py_END_ALLOW_THREADS
 
     Ctx *c = &chunks[0].ctx;
+    if (shared) {
+        shared->d = c->addresses;
+        shared->busy = 0;
+        shared->broken = c->error != 0;
+    }
     if (c->error == 1) {
         PyErr_NoMemory();
         goto done;
@@ -1136,19 +1614,21 @@ static PyObject *fp_parse(PyObject *self, PyObject *args)
         goto done;
     }
     {
-        PyObject *parts[6] = {declined_to_list(chunks, nchunks), colon_codes(&c->addresses), NULL, NULL,
+        PyObject *parts[5] = {declined_to_list(chunks, nchunks), addresses_to_list(&c->addresses, base), NULL,
                               NULL, NULL};
-        const Dict *dicts[4] = {&c->addresses, &c->states, &c->secctxs, &c->helpers};
+        const Dict *dicts[3] = {&c->states, &c->secctxs, &c->helpers};
         int ok = parts[0] != NULL && parts[1] != NULL;
-        for (int i = 0; ok && i < 4; i++)
+        for (int i = 0; ok && i < 3; i++)
             ok = (parts[i + 2] = dict_to_list(dicts[i])) != NULL;
         if (ok)
-            result = Py_BuildValue("(nOOOOOOO)", c->rows, c->has_counters ? Py_True : Py_False, parts[0],
-                                   parts[2], parts[1], parts[3], parts[4], parts[5]);
-        for (int i = 0; i < 6; i++)
+            result = Py_BuildValue("(nOOOOOO)", c->rows, c->has_counters ? Py_True : Py_False, parts[0],
+                                   parts[1], parts[2], parts[3], parts[4]);
+        for (int i = 0; i < 5; i++)
             Py_XDECREF(parts[i]);
     }
 done:
+    if (adopted) /* not chunk 0's to free */
+        memset(&chunks[0].ctx.addresses, 0, sizeof chunks[0].ctx.addresses);
     for (int i = 0; i < nviews; i++)
         PyBuffer_Release(&views[i]);
     PyBuffer_Release(&data);
@@ -1179,72 +1659,77 @@ static PyObject *fp_count_lines(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(n);
 }
 
-PyDoc_STRVAR(line_texts_doc,
-"line_texts(data, first_line, line_numbers) -> list[str]\n\n"
-"The text (utf-8, errors='replace', no newline) of each given absolute line number,\n"
-"which must be sorted ascending.");
+PyDoc_STRVAR(line_starts_with_doc,
+"line_starts_with(data, prefixes) -> bool\n\n"
+"Whether a line of data (at its start or after a newline) begins with one of the bytes\n"
+"objects in the tuple prefixes (empty ones are ignored). One memchr pass.");
 
-static PyObject *fp_line_texts(PyObject *self, PyObject *args)
+static PyObject *fp_line_starts_with(PyObject *self, PyObject *args)
 {
     Py_buffer data;
-    long long first_line;
-    PyObject *numbers, *out = NULL;
+    PyObject *prefixes;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*LO!", &data, &first_line, &PyList_Type, &numbers))
+    if (!PyArg_ParseTuple(args, "y*O!", &data, &PyTuple_Type, &prefixes))
         return NULL;
-    Py_ssize_t k = PyList_GET_SIZE(numbers);
-    out = PyList_New(k);
-    if (!out)
-        goto done;
+    enum { MAXPREFIX = 16 };
+    const char *ps[MAXPREFIX];
+    Py_ssize_t pn[MAXPREFIX];
+    unsigned char first[256] = {0};
+    Py_ssize_t np = PyTuple_GET_SIZE(prefixes), k = 0;
+    if (np > MAXPREFIX) {
+        PyBuffer_Release(&data);
+        PyErr_Format(PyExc_ValueError, "at most %d prefixes", MAXPREFIX);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < np; i++) {
+        PyObject *item = PyTuple_GET_ITEM(prefixes, i);
+        if (!PyBytes_Check(item)) {
+            PyBuffer_Release(&data);
+            PyErr_SetString(PyExc_TypeError, "prefixes must be bytes");
+            return NULL;
+        }
+        if (PyBytes_GET_SIZE(item) == 0)
+            continue;
+        ps[k] = PyBytes_AS_STRING(item);
+        pn[k] = PyBytes_GET_SIZE(item);
+        first[(unsigned char)ps[k][0]] = 1;
+        k++;
+    }
+    int found = 0;
     const char *p = data.buf, *end = p + data.len;
-    long long line_no = first_line;
-    for (Py_ssize_t i = 0; i < k; i++) {
-        long long want = PyLong_AsLongLong(PyList_GET_ITEM(numbers, i));
-        if (want == -1 && PyErr_Occurred())
-            goto fail;
-        if (want < line_no) {
-            PyErr_SetString(PyExc_ValueError, "line numbers must be ascending and in range");
-            goto fail;
-        }
-        while (line_no < want && p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            p = nl ? nl + 1 : end;
-            line_no++;
-        }
-        if (line_no != want || p >= end) {
-            PyErr_SetString(PyExc_ValueError, "line number out of range");
-            goto fail;
+    Py_BEGIN_ALLOW_THREADS
+    while (p < end && !found) {
+        if (first[(unsigned char)*p]) {
+            for (Py_ssize_t i = 0; i < k && !found; i++)
+                found = end - p >= pn[i] && memcmp(p, ps[i], (size_t)pn[i]) == 0;
         }
         const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        PyObject *s = PyUnicode_DecodeUTF8(p, e - p, "replace");
-        if (!s)
-            goto fail;
-        PyList_SET_ITEM(out, i, s);
+        p = nl ? nl + 1 : end;
     }
-    goto done;
-fail:
-    Py_CLEAR(out);
-done:
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
-    return out;
+    return PyBool_FromLong(found);
 }
 
 static PyMethodDef methods[] = {
     {"parse", fp_parse, METH_VARARGS, parse_doc},
     {"count_lines", fp_count_lines, METH_VARARGS, count_lines_doc},
-    {"line_texts", fp_line_texts, METH_VARARGS, line_texts_doc},
+    {"address_dict", fp_address_dict, METH_NOARGS, address_dict_doc},
+    {"line_starts_with", fp_line_starts_with, METH_VARARGS, line_starts_with_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "ctdiag.parse._fastparse",
-    "Strict C parser for the common conntrack line grammar (see ctdiag/parsing/fast.py).", -1,
+    "Strict C parser for the common conntrack line grammar (see ctdiag/parse/fast.py).", -1,
     methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__fastparse(void)
 {
+    init_hex();
+    if (!hash_seed) /* before any dictionary exists: shared ones outlive a parse() call */
+        hash_seed = (((uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)&hash_seed) | 1;
     PyObject *m = PyModule_Create(&module);
     if (m && PyModule_AddIntConstant(m, "NCOLS", NCOLS) < 0) {
         Py_DECREF(m);

@@ -2,10 +2,11 @@
 
 The C code reads only the common grammar of F1 (``conntrack -L``, with or without
 ``-o extended``) and F8 (``/proc/net/nf_conntrack``) lines, strictly, and declines every
-other line; the reference parser handles what it declines. What stays in Python is what is
-cheap per *distinct* value: normalising IPv6 text (F8 prints it exploded) with the reference
-parser's own :func:`~ctdiag.parse.entries.normalize_address` (compressed; IPv4-mapped in
-dotted form), and merging codes whose texts normalise to the same address.
+other line; the reference parser handles what it declines. Addresses are dictionary-encoded
+by their binary value, so every spelling of one address (F8 prints IPv6 exploded, F1
+compressed) has one code, and the C code writes each distinct value once in the text the
+reference parser's :func:`~ctdiag.parse.entries.normalize_address` gives (compressed as
+:mod:`ipaddress` does; IPv4-mapped in dotted form): no Python runs per address.
 
 When the extension is not built, :data:`AVAILABLE` is False and :func:`parse_lines_fast`
 declines every non-blank line, so callers need no second code path.
@@ -19,16 +20,7 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from ctdiag.errors import ParseError
-from ctdiag.model.table import (
-    COLUMN_DTYPES,
-    COUNTER_COLUMN,
-    DICTIONARIES,
-    L4_COLUMNS,
-    ConntrackTable,
-    Present,
-)
-from ctdiag.parse.entries import normalize_address
+from ctdiag.model.table import COLUMN_DTYPES, COUNTER_COLUMN, L4_COLUMNS, ConntrackTable
 
 Declined = list[tuple[int, str]]
 """Lines the fast path did not parse, as (1-based line number, text without newline)."""
@@ -36,7 +28,6 @@ Declined = list[tuple[int, str]]
 #: Column order of the C module's ``columns`` argument (its enum must match).
 _COLUMN_ORDER: tuple[str, ...] = (*COLUMN_DTYPES, *L4_COLUMNS, COUNTER_COLUMN)
 _BLANK = b" \t\r\v\f"
-_ADDRESS_COLUMNS = DICTIONARIES["addresses"]
 
 
 def _cpus() -> int:
@@ -61,12 +52,13 @@ class _Accelerator(Protocol):
         columns: tuple[np.ndarray, ...],
         threads: int = 1,
         min_chunk: int = ...,
+        addresses: object = None,
         /,
-    ) -> tuple[int, bool, Declined, list[str], list[int], list[str], list[str], list[str]]: ...
+    ) -> tuple[int, bool, Declined, list[str], list[str], list[str], list[str]]: ...
 
     def count_lines(self, data: bytes, /) -> int: ...
 
-    def line_texts(self, data: bytes, first_line: int, line_numbers: list[int], /) -> list[str]: ...
+    def address_dict(self) -> object: ...
 
 
 def _load() -> _Accelerator | None:
@@ -80,13 +72,33 @@ _accel = _load()
 AVAILABLE: bool = _accel is not None
 
 
-def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, Declined]:
+class SharedAddresses:
+    """One address dictionary for consecutive :func:`parse_lines_fast` calls (the blocks of
+    one streamed listing): their codes are those one call on the joined data would give, so
+    the tables join without recoding, and no Python step touches each block's addresses.
+
+    Attributes:
+        values: the addresses in code order, so far; every table parsed with this object
+            has this very list as its ``addresses`` dictionary.
+    """
+
+    __slots__ = ("_codes", "values")
+
+    def __init__(self) -> None:
+        self._codes = _accel.address_dict() if _accel is not None else None
+        self.values: list[str] = []
+
+
+def parse_lines_fast(
+    data: bytes, first_line: int = 1, *, addresses: SharedAddresses | None = None
+) -> tuple[ConntrackTable, Declined]:
     """Parse the common lines of ``data`` into a table; return the others for the reference.
 
     Args:
         data: complete newline-terminated lines (stderr trailer already stripped). A final
             line without a newline is declined, as is a final line without ``use=``.
         first_line: the absolute 1-based line number of the first line of ``data``.
+        addresses: continue this address dictionary (calls using one must not overlap).
 
     Returns:
         The table of the parsed lines (column ``line`` holds absolute line numbers), and the
@@ -99,14 +111,18 @@ def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, 
         return _empty_table(), _decline_all(data, first_line)
     capacity = _accel.count_lines(data)
     arrays = _allocate(capacity)
-    rows, has_counters, declined, addresses, ipv6_codes, states, secctxs, helpers = _accel.parse(
+    rows, has_counters, declined, new_addresses, states, secctxs, helpers = _accel.parse(
         data,
         first_line,
         capacity,
         tuple(arrays[name] for name in _COLUMN_ORDER),
         _THREADS,
         _MIN_CHUNK,
+        None if addresses is None else addresses._codes,
     )
+    if addresses is not None:
+        addresses.values.extend(new_addresses)
+    address_list = new_addresses if addresses is None else addresses.values
     # Rows were written from the start, so the unused tail was never touched (not resident);
     # still, copy when most of the allocation is unused so the views do not pin it.
     shrink = rows < capacity // 2
@@ -114,17 +130,12 @@ def parse_lines_fast(data: bytes, first_line: int = 1) -> tuple[ConntrackTable, 
     if not has_counters:
         del columns[COUNTER_COLUMN]
     dictionaries = {
-        "addresses": addresses,
+        "addresses": address_list,
         "states": states,
         "secctxs": secctxs,
         "helpers": helpers,
     }
-    table = ConntrackTable(columns, dictionaries)
-    invalid = _normalise_ipv6(table, ipv6_codes)
-    if invalid:
-        table, more = _drop_rows_with_addresses(table, invalid, data, first_line)
-        declined = sorted(declined + more)
-    return table, declined
+    return ConntrackTable(columns, dictionaries), declined
 
 
 def _allocate(capacity: int) -> dict[str, np.ndarray]:
@@ -154,89 +165,3 @@ def _decline_all(data: bytes, first_line: int) -> Declined:
         for k, line in enumerate(lines)
         if line.strip(_BLANK)
     ]
-
-
-def _normalise_ipv6(table: ConntrackTable, ipv6_codes: list[int]) -> set[int]:
-    """Rewrite IPv6 dictionary values to compressed form, merging codes that collapse.
-
-    Returns the codes whose text the reference refused (the C check is a port of
-    :mod:`ipaddress`'s, so this is empty unless the two disagree); the caller declines
-    their rows.
-    """
-    addresses = table.dictionaries["addresses"]
-    seen: dict[str, int] = {}
-    merged: dict[int, int] = {}
-    invalid: set[int] = set()
-    for code in ipv6_codes:
-        try:
-            value = normalize_address(addresses[code])
-        except ParseError:
-            invalid.add(code)
-            continue
-        first = seen.setdefault(value, code)
-        if first != code:
-            merged[code] = first
-        addresses[code] = value
-    if merged:
-        # Codes are numbered by first use and a merged code always maps to an earlier one,
-        # so dropping the merged codes keeps the first-use order TableBuilder would give.
-        keep = np.ones(len(addresses), bool)
-        keep[list(merged)] = False
-        remap = np.cumsum(keep, dtype=np.int64) - 1
-        for code, first in merged.items():
-            remap[code] = remap[first]
-        remap32 = remap.astype(np.uint32)
-        for name in _ADDRESS_COLUMNS:
-            table.columns[name] = remap32[table.columns[name]]
-        table.dictionaries["addresses"] = [a for a, k in zip(addresses, keep, strict=True) if k]
-        invalid = {int(remap[c]) for c in invalid}
-    return invalid
-
-
-def _drop_rows_with_addresses(
-    table: ConntrackTable, codes: set[int], data: bytes, first_line: int
-) -> tuple[ConntrackTable, Declined]:
-    """Move the rows using any of the address ``codes`` to the declined list."""
-    assert _accel is not None
-    c = table.columns
-    bad_codes = np.zeros(len(table.dictionaries["addresses"]), bool)
-    bad_codes[list(codes)] = True
-    bad = np.zeros(len(table), bool)
-    for name in _ADDRESS_COLUMNS:
-        bad |= bad_codes[c[name]]
-    line_numbers = [int(n) for n in c["line"][bad]]
-    declined = list(
-        zip(line_numbers, _accel.line_texts(data, first_line, line_numbers), strict=True)
-    )
-    columns = {name: a[~bad] for name, a in c.items()}
-    return _recode(ConntrackTable(columns, table.dictionaries)), declined
-
-
-def _recode(table: ConntrackTable) -> ConntrackTable:
-    """Drop dictionary values no row uses and renumber codes in order of first use."""
-    c = table.columns
-    uses = {
-        "addresses": (np.stack([c[n] for n in _ADDRESS_COLUMNS], 1), None),
-        "states": (c["state"], Present.STATE),
-        "secctxs": (c["secctx"], Present.SECCTX),
-        "helpers": (c["helper"], Present.HELPER),
-    }
-    dictionaries: dict[str, list[str]] = {}
-    columns = dict(c)
-    for name, (codes, bit) in uses.items():
-        values = table.dictionaries[name]
-        used = codes.ravel() if bit is None else codes[(c["present"] & int(bit)) != 0]
-        distinct, first = np.unique(used, return_index=True)
-        order = distinct[np.argsort(first, kind="stable")]
-        remap = np.zeros(max(len(values), 1), np.uint32)
-        remap[order] = np.arange(len(order), dtype=np.uint32)
-        dictionaries[name] = [values[int(k)] for k in order]
-        if bit is None:
-            for i, col in enumerate(_ADDRESS_COLUMNS):
-                columns[col] = remap[codes[:, i]]
-        else:
-            target = {"states": "state", "secctxs": "secctx", "helpers": "helper"}[name]
-            columns[target] = np.where((c["present"] & int(bit)) != 0, remap[codes], 0).astype(
-                np.uint32
-            )
-    return ConntrackTable(columns, dictionaries, table.overflow, table.diagnostics)

@@ -25,12 +25,19 @@ is kept here:
 from __future__ import annotations
 
 import re
+from itertools import chain, count
 
 import numpy as np
 
 from ctdiag.errors import ParseError
 from ctdiag.model.table import COUNTER_COLUMN, DICTIONARIES, ConntrackTable, Present
-from ctdiag.parse.listing import ListingRows, _fast_parser, _reject_unsupported, _split_tail
+from ctdiag.parse.listing import (
+    FastParser,
+    ListingRows,
+    _fast_parser,
+    _reject_unsupported,
+    _split_tail,
+)
 from ctdiag.parse.trailer import has_stderr_markers, strip_stderr
 
 #: Bytes of new lines that make a block: big enough that the per-call overhead is noise,
@@ -60,7 +67,7 @@ class ListingStreamParser:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, not {block_size}")
         self._block_size = block_size
-        self._rows = ListingRows(_fast_parser() if use_fast else None)
+        self._rows = ListingRows(_block_parser() if use_fast else None)
         self._pending: list[bytes] = []  # bytes not parsed yet; starts at a line start
         self._fresh = 0  # bytes fed since the last block was cut
         self._lines = 0  # lines fully parsed: the next block starts at line _lines + 1
@@ -158,24 +165,50 @@ class ListingStreamParser:
         return carried
 
 
+def _block_parser() -> FastParser | None:
+    """The fast path with one address dictionary for all blocks: the blocks' tables then
+    join without recoding addresses (a busy node's blocks hold a million between them)."""
+    if _fast_parser() is None:
+        return None
+    from ctdiag.parse.fast import SharedAddresses, parse_lines_fast
+
+    shared = SharedAddresses()
+
+    def parse(data: bytes, first_line: int) -> tuple[ConntrackTable, list[tuple[int, str]]]:
+        return parse_lines_fast(data, first_line, addresses=shared)
+
+    return parse
+
+
 def join_fast_tables(parts: list[ConntrackTable]) -> ConntrackTable:
     """The table one fast-path call on the parts' concatenated input would have given.
 
-    Parts are in input order. Dictionaries merge in first-use order; a row without an
-    optional value keeps code 0; ``counters`` exists when any part has it (zeros elsewhere).
+    Parts are in input order. Dictionaries merge in first-use order (parts parsed with one
+    :class:`~ctdiag.parse.fast.SharedAddresses` share their addresses list: it is taken as
+    it is); a row without an optional value keeps code 0; ``counters`` exists when any part
+    has it (zeros elsewhere).
     (:meth:`ConntrackTable.concat` also remaps the code of absent values, and sorts.)
     """
     if len(parts) == 1:
         return parts[0]
     dictionaries: dict[str, list[str]] = {}
     remaps: dict[str, list[np.ndarray]] = {}
+    shared = parts[0].dictionaries["addresses"]
+    if all(p.dictionaries["addresses"] is shared for p in parts):
+        dictionaries["addresses"] = list(shared)  # one dictionary for all: codes are final
     for name in DICTIONARIES:
-        merged: dict[str, int] = {}
+        if name in dictionaries:
+            continue
+        # C-speed steps only (dict.fromkeys, zip, map): a dual-stack node's blocks hold over a
+        # million dictionary values between them; a Python loop over them took seconds.
+        distinct = dict.fromkeys(chain.from_iterable(p.dictionaries[name] for p in parts))
+        code = dict(zip(distinct, count()))
         remaps[name] = [
-            np.array([merged.setdefault(v, len(merged)) for v in p.dictionaries[name]], np.uint32)
+            np.fromiter(map(code.__getitem__, p.dictionaries[name]), np.uint32,
+                        len(p.dictionaries[name]))
             for p in parts
-        ]
-        dictionaries[name] = list(merged)
+        ]  # fmt: skip
+        dictionaries[name] = list(distinct)
     code_columns = {col: name for name, cols in DICTIONARIES.items() for col in cols}
     columns: dict[str, np.ndarray] = {}
     for column in (c for c in parts[0].columns if c != COUNTER_COLUMN):
@@ -183,7 +216,7 @@ def join_fast_tables(parts: list[ConntrackTable]) -> ConntrackTable:
         for k, part in enumerate(parts):
             values = part.columns[column]
             dictionary = code_columns.get(column)
-            if dictionary is not None and len(values):
+            if dictionary is not None and dictionary in remaps and len(values):
                 values = _remap(values, remaps[dictionary][k], part, _OPTIONAL_CODES.get(column))
             pieces.append(values)
         columns[column] = np.concatenate(pieces)

@@ -10,6 +10,8 @@ random entries), where the fast path must either agree exactly or decline.
 
 from __future__ import annotations
 
+import ipaddress
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -24,11 +26,11 @@ from ctdiag.model.entries import ConntrackEntry, Family, FlowTuple
 from ctdiag.model.table import COUNTER_COLUMN, ConntrackTable
 from ctdiag.model.table_builder import build_table
 from ctdiag.parse import fast
-from ctdiag.parse.entries import parse_entry_line
+from ctdiag.parse.entries import normalize_address, parse_entry_line
 from ctdiag.parse.fast import AVAILABLE, parse_lines_fast
 from ctdiag.parse.render import render_conntrack_line, render_proc_line
 from tests.paths import CAPTURES
-from tests.strategies import entries
+from tests.strategies import entries, ipv6_mutants, ipv6_spellings, ipv6_values
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason="ctdiag.parse._fastparse is not built")
 
@@ -616,27 +618,6 @@ def test_ipv6_raw_forms_collapse_to_one_code() -> None:
     assert table.columns["orig_src"].tolist() == [0, 0, 0]
 
 
-def test_rows_whose_address_the_reference_refuses_are_declined(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Belt and braces: if normalising a value fails after C accepted it, decline its rows."""
-    real = fast.normalize_address
-
-    def picky(value: str) -> str:
-        if value == "2001:db8::1":
-            raise ParseError("refused for the test")
-        return real(value)
-
-    monkeypatch.setattr(fast, "normalize_address", picky)
-    ipv6 = F1_PARSED[3][0]
-    other6 = ipv6.replace("2001:db8::1", "2001:db8::7")
-    data = f"{GOOD}\n{ipv6}\n{other6}\n{F1_PARSED[8][0]}\n".encode()
-    table, declined = parse_lines_fast(data)
-    assert declined == [(2, ipv6)]
-    entries = [parse_entry_line(line) for line in (GOOD, other6, F1_PARSED[8][0])]
-    assert_same_table(table, entries, [1, 3, 4])
-
-
 def test_without_the_extension_every_line_is_declined(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast, "_accel", None)
     table, declined = parse_lines_fast(f"{GOOD}\n\n \n{GOOD}".encode(), first_line=3)
@@ -801,3 +782,195 @@ def test_rendered_common_entries_are_mostly_parsed() -> None:
 
     count()
     assert parsed >= total // 8, (parsed, total)
+
+
+# --- IPv6 spellings: canonical text computed in C, as the reference computes it ----------
+
+V6_PROC = (
+    "ipv6     10 tcp      6 431985 ESTABLISHED src={} dst={} sport=49152 dport=22 src={} "
+    "dst={} sport=22 dport=49152 [ASSURED] mark=0 zone=0 use=2"
+)
+V6_LISTING = (
+    "udp      17 25 src={} dst={} sport=5353 dport=53 [UNREPLIED] src={} dst={} sport=53 "
+    "dport=5353 mark=0 zone=5 use=1"
+)
+
+
+def canonical(value: int) -> str:
+    """The reference's text of an IPv6 value, from ipaddress itself (mapped: dotted)."""
+    address = ipaddress.IPv6Address(value)
+    mapped = address.ipv4_mapped
+    return f"::ffff:{mapped}" if mapped is not None else str(address)
+
+
+def lines_with(address: str) -> list[str]:
+    other = "2001:0db8:0000:0000:0000:0000:0000:0001"
+    return [
+        V6_PROC.format(address, other, other, address),
+        V6_LISTING.format(other, address, address, other),
+        V6_PROC.format(address, address, address, address),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "normal"),
+    [
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),  # /proc
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),  # uppercase
+        ("2001:0DB8::0001", "2001:db8::1"),  # leading zeros around ::
+        ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"),  # one zero group: not compressed
+        ("2001:db8::1:1:1:1:1", "2001:db8:0:1:1:1:1:1"),  # ... even when spelled with ::
+        ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"),  # equal runs: the first
+        ("2001:0:0:1:0:0:0:1", "2001:0:0:1::1"),  # the longest run
+        ("0:0:1:0:0:1:0:0", "::1:0:0:1:0:0"),  # equal runs at both ends: the first
+        ("0:0:0:1:0:0:0:0", "0:0:0:1::"),  # the longer at the end
+        ("1:0:0:2:0:0:0:0", "1:0:0:2::"),
+        ("0000:0000:0000:0000:0000:0000:0000:0000", "::"),
+        ("::0:0", "::"),
+        ("0:0:0:0:0:0:0:1", "::1"),
+        ("1::", "1::"),
+        ("1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:0"),
+        ("::2:3:4:5:6:7:8", "0:2:3:4:5:6:7:8"),
+        ("0001:0002:0003:0004:0005:0006:0007:0008", "1:2:3:4:5:6:7:8"),
+        ("fe80::ABCD:ef01", "fe80::abcd:ef01"),
+        ("0000:0000:0000:0000:0000:ffff:c000:0201", "::ffff:192.0.2.1"),  # mapped, /proc
+        ("::FFFF:192.0.2.1", "::ffff:192.0.2.1"),
+        ("::ffff:0:0", "::ffff:0.0.0.0"),
+        ("::1.2.3.4", "::102:304"),  # IPv4-compatible: hex, as ipaddress prints it
+        ("::ffff:0:1.2.3.4", "::ffff:0:102:304"),  # not mapped (SIIT)
+        ("1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:102:304"),
+        ("64:ff9b::192.0.2.33", "64:ff9b::c000:221"),
+    ],
+)
+def test_odd_ipv6_spellings_parse_like_the_reference(spelling: str, normal: str) -> None:
+    assert normalize_address(spelling) == normal
+    for line in lines_with(spelling):
+        entry = one(line)
+        assert entry is not None, line
+        assert entry == parse_entry_line(line)
+        assert normal in (entry.orig.src, entry.orig.dst)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_every_ipv6_spelling_parses_to_the_reference_text(data: st.DataObject) -> None:
+    value = data.draw(ipv6_values())
+    spelling = data.draw(ipv6_spellings(value))
+    assert normalize_address(spelling) == canonical(value)
+    for line in lines_with(spelling):
+        entry = one(line)
+        assert entry is not None, line  # a valid address is never declined
+        assert entry == parse_entry_line(line)
+    table = differential(("\n".join(lines_with(spelling)) + "\n").encode())
+    # Every spelling of one value has one code.
+    assert table.dictionaries["addresses"].count(canonical(value)) == 1
+
+
+@settings(max_examples=800, deadline=None)
+@given(ipv6_mutants())
+def test_mangled_ipv6_is_declined_or_agrees(text: str) -> None:
+    try:
+        ipaddress.IPv6Address(text)
+        valid = "%" not in text
+    except ValueError:
+        valid = False
+    for line in lines_with(text):
+        entry = one(line)
+        try:
+            reference = parse_entry_line(line)
+        except ParseError:
+            assert entry is None, line
+            continue
+        assert entry is None or entry == reference, line
+        if valid:
+            assert entry is not None, line
+
+
+def test_high_cardinality_tables_agree_with_reference() -> None:
+    """Tens of thousands of distinct addresses (dictionary growth, chunk merges), each
+    IPv6 one printed exploded (/proc), compressed (conntrack -L) and oddly."""
+    rng = random.Random(12)
+    v4 = [f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+          for _ in range(12000)]  # fmt: skip
+    v6 = [rng.randrange(2**128) >> rng.choice((0, 0, 64, 96)) for _ in range(6000)]
+    v6 += [0xFFFF << 32 | rng.randrange(2**32) for _ in range(200)]
+
+    def spell(value: int) -> str:
+        exploded = ipaddress.IPv6Address(value).exploded
+        return rng.choice((exploded, exploded.upper(), canonical(value), str(ipaddress.IPv6Address(value))))
+
+    lines = []
+    for k in range(16000):
+        if k % 3:
+            a, b, c = rng.choice(v4), rng.choice(v4), rng.choice(v4)
+            lines.append(GOOD.replace("10.0.0.1", a).replace("10.0.0.2", b if k % 2 else c))
+        else:
+            x, y = rng.choice(v6), rng.choice(v6)
+            lines.append(V6_PROC.format(spell(x), spell(y), spell(y), spell(x)))
+    data = ("\n".join(lines) + "\n").encode()
+    table = differential(data)
+    assert len(table) == len(lines)
+    assert len(table.dictionaries["addresses"]) > 15000
+    with chunked(2, 1 << 16):
+        split, _ = parse_lines_fast(data)
+    assert split.dictionaries == table.dictionaries
+    assert_chunking_invisible(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["NOTICE: x", "WARNING: y", "Please, check", "Try `c", "tcp 6", "", " ", "N"]),
+        max_size=6,
+    ),
+    st.sampled_from(["\n", "\r\n", " "]),
+)
+def test_line_marker_scan_in_c_equals_the_python_one(lines: list[str], sep: str) -> None:
+    from ctdiag.parse import trailer
+
+    data = sep.join(lines).encode()
+    prefixes = (b"NOTICE: ", b"WARNING: ", b"Please, check", b"Try `c")
+    expected = data.startswith(prefixes) or any(b"\n" + m in data for m in prefixes)
+    assert trailer._line_starts_with is not trailer._line_starts_with_python  # C is built
+    assert trailer._line_starts_with(data, prefixes) == expected
+    assert trailer._line_starts_with_python(data, prefixes) == expected
+
+
+def test_shared_addresses_number_blocks_like_one_call() -> None:
+    rng = random.Random(3)
+    lines = [
+        V6_PROC.format(*(ipaddress.IPv6Address(rng.randrange(2**128)).exploded
+                         for _ in range(4))) if k % 2 else
+        GOOD.replace("10.0.0.1", f"10.{rng.randrange(256)}.{rng.randrange(256)}.1")
+        for k in range(3000)
+    ]  # fmt: skip
+    lines[1500:1500] = [lines[10].replace("0000", "0"), F1_DECLINED[0]]  # a repeat, spelt otherwise
+    data = ("\n".join(lines) + "\n").encode()
+    whole, whole_declined = parse_lines_fast(data)
+    shared = fast.SharedAddresses()
+    cut = data.index(b"\n", len(data) // 3) + 1
+    first, d1 = parse_lines_fast(data[:cut], addresses=shared)
+    assert first.dictionaries["addresses"] is shared.values
+    n_first = len(shared.values)
+    second, d2 = parse_lines_fast(data[cut:], data[:cut].count(b"\n") + 1, addresses=shared)
+    assert second.dictionaries["addresses"] is shared.values
+    assert shared.values == whole.dictionaries["addresses"] and len(shared.values) > n_first
+    assert d1 + d2 == whole_declined
+    for name in ("orig_src", "orig_dst", "reply_src", "reply_dst"):
+        joined = np.concatenate([first.columns[name], second.columns[name]])
+        assert np.array_equal(joined, whole.columns[name]), name
+    assert int(first.columns["orig_src"].max()) < n_first  # codes of the first call stand
+
+
+def test_shared_addresses_refused_after_a_failed_parse() -> None:
+    assert fast._accel is not None
+    shared = fast.SharedAddresses()
+    data = f"{GOOD}\n{GOOD}\n".encode()
+    arrays = fast._allocate(1)  # room for one row of two
+    columns = tuple(arrays[name] for name in fast._COLUMN_ORDER)
+    with pytest.raises(ValueError, match="capacity"):
+        fast._accel.parse(data, 1, 1, columns, 1, 1 << 20, shared._codes)
+    with pytest.raises(RuntimeError, match="broken"):
+        parse_lines_fast(data, addresses=shared)
+    with pytest.raises(ValueError):
+        fast._accel.parse(data, 1, 1, columns, 1, 1 << 20, object())  # not a dictionary

@@ -8,6 +8,7 @@ one that cannot) and LocalRunner.run_streaming on real processes.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import sys
 from collections.abc import Iterator, Sequence
@@ -223,6 +224,35 @@ def test_ipv6_written_two_ways_shares_codes_across_blocks() -> None:
     data = ("\n".join(lines) + "\n").encode()
     assert b"2001:0db8:" in data or b":0000:" in data  # the /proc lines are exploded
     assert_streams_like_whole(data)
+
+
+def test_high_cardinality_dual_stack_streams_like_whole() -> None:
+    """Thousands of distinct addresses per block, IPv6 exploded (/proc) and compressed
+    (conntrack -L) in turn, a declined line here and there: the blocks share one address
+    dictionary, so the joined table must number them as one parse of the whole does."""
+    rng = random.Random(4)
+    v6 = [rng.randrange(2**128) >> rng.choice((0, 64, 96)) for _ in range(3000)]
+    lines = []
+    for k in range(6000):
+        if k % 2:
+            a, b = (ipaddress.IPv6Address(rng.choice(v6)) for _ in range(2))
+            spell = (lambda x: x.exploded) if k % 4 == 1 else str
+            lines.append(f"ipv6     10 udp      17 25 src={spell(a)} dst={spell(b)} sport=5 "
+                         f"dport=53 src={spell(b)} dst={spell(a)} sport=53 dport=5 mark=0 "
+                         "zone=0 use=2")  # fmt: skip
+        else:
+            lines.append(GOOD.replace("10.0.0.1", f"10.{k % 250}.{rng.randrange(256)}.9"))
+        if k % 997 == 0:
+            lines.append(NO_USE.replace("src=10.0.0.1", "src=10.0.0.1 foo=bar", 1))
+    data = ("\n".join(lines) + "\n").encode()
+    expected = parse_listing(data)
+    assert len(expected.dictionaries["addresses"]) > 2000
+    for block_size in (4096, 60_000):
+        parser = ListingStreamParser(block_size=block_size)
+        for chunk in cuts(data, iter(lambda: 7777, None)):
+            parser.feed(chunk)
+        assert parser.blocks > 3
+        assert_identical(parser.finish(), expected)
 
 
 def test_join_equals_one_call_on_the_concatenation() -> None:
