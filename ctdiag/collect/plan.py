@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from ctdiag.model.outputs import EntrySource, OutputName
 
-#: Seconds any small command may take; listings get :data:`LISTING_TIMEOUT`.
 #: Nodes collected at once (``--max-parallel``); the sampling window holds none of them.
 DEFAULT_MAX_PARALLEL = 10
+#: Seconds any small command may take; listings get :data:`LISTING_TIMEOUT`.
 COMMAND_TIMEOUT = 20.0
 #: A 1M-entry table lists in about 4 s here; leave room for slow, busy nodes.
 LISTING_TIMEOUT = 300.0

@@ -23,10 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ctdiag.errors import CollectionError
 from ctdiag.model.outputs import CommandOutput
+
+if TYPE_CHECKING:
+    from ctdiag.collect.plan import NodeCommand
 
 #: Commands run with C messages and UTC times, so their output parses the same everywhere.
 COMMAND_ENV = {"LC_ALL": "C", "TZ": "UTC"}
@@ -77,6 +80,20 @@ class StreamingRunner(CommandRunner, Protocol):
 
         Raises:
             CollectionError: the command timed out or the node cannot be reached.
+        """
+        ...
+
+
+@runtime_checkable
+class BundlingRunner(CommandRunner, Protocol):
+    """A runner that runs many small commands for the price of a few (debug pods: each exec
+    is a round trip through the API server and the kubelet)."""
+
+    def run_many(self, commands: Sequence[NodeCommand]) -> list[CommandOutput]:
+        """Every command's output, in order, as :meth:`CommandRunner.run` would give it.
+
+        Raises:
+            CollectionError: a command timed out or the node cannot be reached.
         """
         ...
 

@@ -22,7 +22,16 @@ from datetime import UTC, datetime
 
 from kubernetes.client import Configuration
 
+from ctdiag.collect.kube.bundle import (
+    BUNDLE_SCRIPT,
+    BUNDLE_SCRIPT_NAME,
+    LOCATE_SCRIPT,
+    LOCATE_SCRIPT_NAME,
+    bundle_words,
+    split_bundle,
+)
 from ctdiag.collect.kube.exec import ExecNotStarted, ExecResult, exec_in_pod
+from ctdiag.collect.plan import NodeCommand
 from ctdiag.collect.runners import MISSING_COMMAND_STATUS, StdoutConsumer
 from ctdiag.errors import CollectionError
 from ctdiag.model.outputs import CommandOutput
@@ -42,6 +51,9 @@ GZIP_SCRIPT = (
 GZIP_PROBE = ("sh", "-c", "command -v gzip >/dev/null", "sh")
 #: How errors name :data:`GZIP_SCRIPT` (three lines of shell would break a one-line ERROR).
 GZIP_SCRIPT_NAME = "<the gzip listing script>"
+#: Scripts too long for a one-line ERROR, and how errors name them.
+_SCRIPT_NAMES = {GZIP_SCRIPT: GZIP_SCRIPT_NAME, BUNDLE_SCRIPT: BUNDLE_SCRIPT_NAME,
+                 LOCATE_SCRIPT: LOCATE_SCRIPT_NAME}  # fmt: skip
 PROBE_TIMEOUT = 20.0
 
 
@@ -77,6 +89,8 @@ class DebugPodRunner:
         self.pod = pod
         self._routes: dict[str, tuple[str, ...]] = {}
         self._gzip: dict[tuple[str, ...], bool] = {}
+        #: Whether the image has ``sh`` for bundled reads (``None``: not known yet).
+        self._bundling: bool | None = None
         self._lock = threading.Lock()
         self.received_bytes = 0
 
@@ -86,7 +100,7 @@ class DebugPodRunner:
 
     def _exec(self, argv: Sequence[str], timeout: float,
               sink: StdoutConsumer | None = None) -> ExecResult:  # fmt: skip
-        shown = tuple(GZIP_SCRIPT_NAME if arg == GZIP_SCRIPT else arg for arg in argv)
+        shown = tuple(_SCRIPT_NAMES.get(arg, arg) for arg in argv)
         result = exec_in_pod(
             self._configuration, self.pod.namespace, self.pod.name, argv,
             container=self.pod.container, node=self.node, timeout=timeout, on_stdout=sink,
@@ -166,6 +180,97 @@ class DebugPodRunner:
             return _missing(name, full, reasons, started_at)
         return _output(name, full, routed, b"".join(pieces), started_at, start)
 
+    def run_many(self, commands: Sequence[NodeCommand]) -> list[CommandOutput]:
+        """Every command's output, in order, from as few execs as it takes: one locating the
+        programs not yet routed, then one bundle per route (:mod:`ctdiag.collect.kube.bundle`).
+
+        Each output is what one exec of it would have given (its routed argv, exit status,
+        stdout, stderr); its duration is the bundle's. Without ``sh`` in the image, or when a
+        bundle fails on the way, the commands run one exec each instead.
+
+        Raises:
+            CollectionError: a command timed out or the node cannot be reached.
+        """
+        started_at = datetime.now(UTC)
+        start = time.monotonic()
+        try:
+            reasons = self._locate({command.argv[0] for command in commands})
+        except _NoBundling:
+            return [self.run(c.name, c.argv, timeout=c.timeout) for c in commands]
+        outputs: list[CommandOutput | None] = [None] * len(commands)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for index, command in enumerate(commands):
+            prefix = self._routes.get(command.argv[0])
+            if prefix is None:
+                outputs[index] = _missing(command.name, tuple(command.argv),
+                                          reasons.get(command.argv[0], []), started_at)  # fmt: skip
+            else:
+                groups.setdefault(prefix, []).append(index)
+        for prefix, members in groups.items():
+            bundled = [commands[index] for index in members]
+            for index, output in zip(members, self._bundle(prefix, bundled, started_at, start),
+                                     strict=True):  # fmt: skip
+                outputs[index] = output
+        return [output for output in outputs if output is not None]
+
+    def _bundle(self, prefix: tuple[str, ...], commands: Sequence[NodeCommand],
+                started_at: datetime, start: float) -> list[CommandOutput]:  # fmt: skip
+        script = (*prefix, "sh", "-c", BUNDLE_SCRIPT, "sh",
+                  *bundle_words([command.argv for command in commands]))  # fmt: skip
+        try:
+            result = self._exec(script, 2 * max(command.timeout for command in commands))
+            if result.returncode != 0:
+                raise CollectionError(f"bundled reads exited {result.returncode}", node=self.node)
+            parts = split_bundle(result.stdout, len(commands), node=self.node)
+        except (CollectionError, ExecNotStarted):
+            # Nothing is lost: the same commands, one exec each, with their own timeouts.
+            return [self.run(c.name, c.argv, timeout=c.timeout) for c in commands]
+        duration = time.monotonic() - start
+        return [
+            CommandOutput(name=command.name, argv=(*prefix, *command.argv),
+                          exit_status=part.exit_status, stdout=part.stdout, stderr=part.stderr,
+                          started_at=started_at, duration_s=duration)
+            for command, part in zip(commands, parts, strict=True)
+        ]  # fmt: skip
+
+    def _locate(self, programs: set[str]) -> dict[str, list[str]]:
+        """Route every program of ``programs`` not routed yet, with two lookups at most (the
+        image's, the host's), in the order one exec per command would have tried them.
+
+        Returns:
+            why each program found nowhere is missing.
+
+        Raises:
+            _NoBundling: the image has no ``sh`` (then nothing is bundled on this node).
+        """
+        if self._bundling is False:
+            raise _NoBundling
+        unknown = sorted(p for p in programs if p not in self._routes)
+        if not unknown:
+            return {}
+        found: dict[tuple[str, ...], set[str]] = {}
+        for prefix in (IMAGE, HOST_ROOT):
+            try:
+                result = self._exec((*prefix, "sh", "-c", LOCATE_SCRIPT, "sh", *unknown),
+                                    PROBE_TIMEOUT)  # fmt: skip
+            except ExecNotStarted:
+                if prefix == IMAGE:
+                    self._bundling = False
+                    raise _NoBundling from None
+                result = None  # no chroot in the image
+            listed = result.stdout if result is not None and result.returncode == 0 else b""
+            found[prefix] = set(listed.decode(errors="replace").split())
+        self._bundling = True
+        reasons: dict[str, list[str]] = {}
+        for program in unknown:
+            route = next((p for p in self._candidates(program) if program in found[p]), None)
+            if route is not None:
+                self._routes[program] = route
+            else:
+                reasons[program] = [f"not in image {self.pod.image}",
+                                    "not on the host (chroot /host)"]  # fmt: skip
+        return reasons
+
     def _has_gzip(self, prefix: tuple[str, ...]) -> bool:
         """Whether ``sh`` and ``gzip`` exist where ``prefix`` runs things (probed once)."""
         if prefix not in self._gzip:
@@ -175,6 +280,10 @@ class DebugPodRunner:
                 found = False  # no sh (or no chroot) in the image
             self._gzip[prefix] = found
         return self._gzip[prefix]
+
+
+class _NoBundling(Exception):
+    """Internal: this node's commands run one exec each."""
 
 
 def _chroot_missing(result: ExecResult, program: str) -> bool:

@@ -149,8 +149,10 @@ class _ExecSession:
         self._streams = streams
         self._stdout_bytes = 0
         self._process: asyncio.subprocess.Process | None = None
+        self._argv: tuple[str, ...] = ()
 
     async def run(self, argv: tuple[str, ...], plan: ExecPlan, netns: str) -> None:
+        self._argv = argv
         try:
             await self._ws.send_bytes(bytes([_STDOUT]))
             if plan.runtime_error is not None:
@@ -220,7 +222,7 @@ class _ExecSession:
             await self._ws.send_bytes(prefix + data)
 
     async def _maybe_drop(self, data: bytes) -> bytes:
-        limit = self._state.faults.exec_drop_after_bytes
+        limit = self._state.faults.exec_drop_for(" ".join(self._argv))
         self._stdout_bytes += len(data)
         if limit is None or self._stdout_bytes < limit:
             return data

@@ -56,6 +56,8 @@ class LabFaults:
             are delayed (``"DELETE "`` slows teardown alone); ``""`` is every one.
         exec_drop_after_bytes: exec aborts the connection after this many stdout bytes,
             without a status frame.
+        exec_drop_match: only execs whose argv (joined by spaces) contains this are cut;
+            ``""`` is every one.
     """
 
     pod_start_latency_s = _Guarded[float](0.0)
@@ -67,6 +69,7 @@ class LabFaults:
     response_delay_s = _Guarded[float](0.0)
     response_delay_match = _Guarded[str]("")
     exec_drop_after_bytes = _Guarded["int | None"](None)
+    exec_drop_match = _Guarded[str]("")
 
     def __init__(
         self,
@@ -81,6 +84,7 @@ class LabFaults:
         response_delay_s: float = 0.0,
         response_delay_match: str = "",
         exec_drop_after_bytes: int | None = None,
+        exec_drop_match: str = "",
     ) -> None:
         self._lock = threading.RLock()  # take_server_error reads and writes under it
         self._values: dict[str, object] = {}
@@ -94,11 +98,17 @@ class LabFaults:
         self.response_delay_s = response_delay_s
         self.response_delay_match = response_delay_match
         self.exec_drop_after_bytes = exec_drop_after_bytes
+        self.exec_drop_match = exec_drop_match
 
     def is_forbidden(self, verb: str, resource: str) -> bool:
         """Whether ``verb`` on ``resource`` (``pods``, ``pods/exec``...) is refused."""
         with self._lock:
             return (verb, resource) in set(self.forbidden)
+
+    def exec_drop_for(self, argv: str) -> int | None:
+        """After how many stdout bytes the exec of ``argv`` is cut, if it is."""
+        with self._lock:
+            return self.exec_drop_after_bytes if self.exec_drop_match in argv else None
 
     def delay_for(self, request: str = "") -> float:
         """Seconds to hold the answer to ``request`` (``"METHOD path?query"``)."""

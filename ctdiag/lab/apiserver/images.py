@@ -39,6 +39,8 @@ CATALOGUE: tuple[LabImage, ...] = (
         "ctdiag.lab/minimal",
         frozenset({"conntrack", "gzip", "iptables-save", "ip6tables-save", "nft", "python3"}),
     ),
+    # A distroless-like image: no shell at all, so nothing can be bundled or gzipped in it.
+    LabImage("ctdiag.lab/no-shell", frozenset({"sh", "dash", "bash", "gzip", "python3"})),
 )
 
 
