@@ -1,7 +1,7 @@
 """Render entries back into the text producers print: F1/F2 (libnetfilter_conntrack) and F8.
 
 Used by round-trip property tests and by the benchmark data generator, so the output must be
-byte-for-byte what the producers write (conntrack-formats.md sections 2, 3 and 7): slot order,
+byte-for-byte what the producers write (libnetfilter_conntrack, ``ct_seq_show``): slot order,
 names padded to 8 columns, no trailing space, glibc-style compressed IPv6 in F1 and fully
 exploded IPv6 in F8.
 """

@@ -1,6 +1,6 @@
 """Split a flow line into tokens: runs of non-whitespace, but a bracket may hold whitespace.
 
-The specification is one regular expression, :data:`TOKEN_RE` (conntrack-formats.md section 1:
+The specification is one regular expression, :data:`TOKEN_RE` (``conntrack -o ktimestamp``:
 ``[start=Tue Mar  4 10:00:00 2025]`` is one token, so brackets are read before whitespace): a
 ``[`` that starts a token runs to the first ``]`` after it when that ``]`` ends a run of
 non-whitespace; any other token is a run of non-whitespace. Whitespace is Unicode whitespace

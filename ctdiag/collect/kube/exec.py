@@ -1,6 +1,6 @@
 """Run one argv in a pod through the exec WebSocket, reading frames straight off the socket.
 
-``kubernetes.stream.stream()`` is avoided on purpose (``kube-debug-pods.md``): it mixes
+``kubernetes.stream.stream()`` is avoided on purpose (see the README's Performance): it mixes
 stdout with stderr and loses the exit status unless told otherwise, returns partial output
 on a timeout without saying so, and buffers quadratically (64 MB took 31 s). Here the
 official client only opens the connection (its TLS, proxy and credential handling); every

@@ -1,7 +1,7 @@
 """Create debug pods, wait until they run (one watch for all), delete them, sweep leftovers.
 
 Waiting fails fast on what will never heal (image pull errors, a failed pod) instead of
-waiting out the timeout, as ``kube-debug-pods.md`` lists. Deletes use grace period 0: a
+waiting out the timeout (the kubelet retries a bad image for ever). Deletes use grace period 0: a
 debug pod holds no state worth a graceful stop, and a killed run must not leave it running.
 """
 
