@@ -26,7 +26,7 @@ from ctdiag.model.entries import (
     Family,
     FlowTuple,
 )
-from ctdiag.parse.entries import normalize_address
+from ctdiag.parse.values import normalize_address
 
 U16 = 0xFFFF
 U32 = 0xFFFFFFFF

@@ -23,7 +23,7 @@ from ctdiag.analyze.summary import nat_masks
 from ctdiag.errors import ParseError
 from ctdiag.model.services import ExpectedService, ExpectedServicePort, expected_ports
 from ctdiag.model.table import ConntrackTable, FlagBit, Present
-from ctdiag.parse.entries import normalize_address
+from ctdiag.parse.values import normalize_address
 
 
 class FlowClass(enum.IntEnum):

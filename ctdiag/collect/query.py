@@ -38,7 +38,7 @@ from ctdiag.model.entries import (
     Family,
 )
 from ctdiag.model.table import ConntrackTable, Present
-from ctdiag.parse.entries import normalize_address
+from ctdiag.parse.values import normalize_address
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -27,7 +27,6 @@ Decisions beyond the spec:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import unicodedata
 from dataclasses import replace
@@ -48,6 +47,16 @@ from ctdiag.model.entries import (
     FlowTuple,
 )
 from ctdiag.parse.tokens import TokenBounds, split_tokens, token_bounds
+from ctdiag.parse.values import (
+    U8,
+    U16,
+    U64,
+    BadField,
+    address,
+    decimal,
+    hex16,
+    quote,
+)
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
 _STATE_RE = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -59,18 +68,11 @@ _TUPLE_KEYS = frozenset({"src", "dst", "sport", "dport", "type", "code", "id", "
 # After a tuple these keys mean a misplaced L4 field; "id" is left out because after the reply
 # tuple of a port or keyless protocol it is the conntrack id of ``-o id`` (events lack use=).
 _L4_KEYS = _TUPLE_KEYS - {"src", "id"}
-_U8, _U16, _U64 = 0xFF, 0xFFFF, 0xFFFFFFFFFFFFFFFF
-_ADDRESSES: dict[str, str] = {}  # raw text -> normalised; tables repeat addresses heavily
 #: What a blank line may hold: what the C fast path skips too (``is_blank`` in _fastparse.c).
 BLANK_CHARACTERS = " \t\r\n\v\f"
-QUOTE_LIMIT = 80
 #: Whitespace and the format characters (category Cf) that show as nothing: a line of only
 #: these looks blank but is not.
 _LOOKS_BLANK_RE = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]+")
-
-
-class _Bad(Exception):
-    """Internal: what is wrong with the line; the caller adds line number and text."""
 
 
 def parse_entry_line(text: str, line_no: int = 0) -> ConntrackEntry:
@@ -89,7 +91,7 @@ def parse_entry_line(text: str, line_no: int = 0) -> ConntrackEntry:
     """
     try:
         entry, event = _parse(text, allow_event=False)
-    except _Bad as bad:
+    except BadField as bad:
         raise ParseError(_reason(bad, text), line_no=line_no, text=text) from None
     if event is not None and (event[2] is not None or event[3] is not None):
         suffix = [f"portid={event[2]}"] if event[2] is not None else []
@@ -114,7 +116,7 @@ def parse_event_line(text: str, line_no: int = 0) -> ConntrackEvent:
     """
     try:
         entry, event = _parse(text, allow_event=True)
-    except _Bad as bad:
+    except BadField as bad:
         raise ParseError(_reason(bad, text), line_no=line_no, text=text) from None
     if event is None:
         return ConntrackEvent(entry)
@@ -139,7 +141,7 @@ def is_blank_line(text: str) -> bool:
 _EventParts = tuple[EventType | None, float | None, int | None, str | None]
 
 
-def _reason(bad: _Bad, text: str) -> str:
+def _reason(bad: BadField, text: str) -> str:
     """The reason for a rejected line; a line that only looks blank says so, and with what."""
     content = text.strip(BLANK_CHARACTERS)
     if not content or _LOOKS_BLANK_RE.fullmatch(content) is None:
@@ -149,57 +151,50 @@ def _reason(bad: _Bad, text: str) -> str:
     return f"no conntrack fields, only whitespace or invisible characters ({names})"
 
 
-def _quote(token: str) -> str:
-    """``repr`` of a token for a reason, cut to :data:`QUOTE_LIMIT` characters."""
-    if len(token) <= QUOTE_LIMIT:
-        return repr(token)
-    return f"{token[:QUOTE_LIMIT]!r}... ({len(token):,} characters)"
-
-
 def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts | None]:
     tokens = split_tokens(text)
     if not tokens:
-        raise _Bad("empty line")
+        raise BadField("empty line")
     i, n = 0, len(tokens)
     kind: EventType | None = None
     stamp: float | None = None
     if tokens[0][0] == "[":
         if not allow_event:
-            raise _Bad("event line (tag or timestamp); parse it as an event")
+            raise BadField("event line (tag or timestamp); parse it as an event")
         ts = _TIMESTAMP_RE.fullmatch(tokens[0])
         if ts is not None:
             stamp, i = float(ts.group(1)), 1
         if i < n and tokens[i] in _EVENT_TAGS:
             kind, i = _EVENT_TAGS[tokens[i]], i + 1
         if i == 0:
-            raise _Bad(f"unknown event tag {_quote(tokens[0])}")
+            raise BadField(f"unknown event tag {quote(tokens[0])}")
     family: Family | None = None
     if i + 1 < n and tokens[i] in _L3:
         family, number = _L3[tokens[i]]
         if tokens[i + 1] != str(number):
-            raise _Bad(f"layer-3 number {_quote(tokens[i + 1])} does not match {tokens[i]}")
+            raise BadField(f"layer-3 number {quote(tokens[i + 1])} does not match {tokens[i]}")
         i += 2
     elif i + 2 < n and tokens[i] == "unknown" and _NAME_RE.fullmatch(tokens[i + 2]):
-        raise _Bad(f"layer-3 protocol 'unknown' {_quote(tokens[i + 1])} is not IPv4 or IPv6")
+        raise BadField(f"layer-3 protocol 'unknown' {quote(tokens[i + 1])} is not IPv4 or IPv6")
     if i + 1 >= n or _NAME_RE.fullmatch(tokens[i]) is None:
-        raise _Bad("expected a layer-4 protocol name and number")
+        raise BadField("expected a layer-4 protocol name and number")
     proto = tokens[i]
-    protonum = _uint(tokens[i + 1], "layer-4 protocol number", _U8)
+    protonum = decimal(tokens[i + 1], "layer-4 protocol number", U8)
     if PROTOCOL_NUMBERS.get(proto, protonum) != protonum:
-        raise _Bad(f"protocol {proto} printed with number {protonum}")
+        raise BadField(f"protocol {proto} printed with number {protonum}")
     i += 2
     timeout = state = gre_timeout = gre_stream = None
     if i < n and (tokens[i].isdigit() or tokens[i][:1] == "-"):
         # F8 prints a signed long; old kernels (< 4.7) could show expired, negative values.
         negative = tokens[i][0] == "-"
-        timeout = _uint(tokens[i][1:] if negative else tokens[i], "timeout", _U64)
+        timeout = decimal(tokens[i][1:] if negative else tokens[i], "timeout", U64)
         timeout, i = -timeout if negative else timeout, i + 1
     if i < n and (tokens[i] in KNOWN_STATES or _STATE_RE.fullmatch(tokens[i])):
         state, i = tokens[i], i + 1
     if i < n and tokens[i].startswith("timeout="):
-        gre_timeout, i = _uint(tokens[i][8:].rstrip(","), "timeout", _U64), i + 1
+        gre_timeout, i = decimal(tokens[i][8:].rstrip(","), "timeout", U64), i + 1
         if i < n and tokens[i].startswith("stream_timeout="):
-            gre_stream, i = _uint(tokens[i][15:], "stream_timeout", _U64), i + 1
+            gre_stream, i = decimal(tokens[i][15:], "stream_timeout", U64), i + 1
     l4_optional = proto == "unknown"
     i, orig = _tuple(tokens, i, protonum, l4_optional)
     flags: list[str] = []
@@ -209,7 +204,7 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
         token = tokens[i]
         key, eq, value = token.partition("=")
         if key == "zone-orig" and orig_zone is None:
-            orig_zone = _uint(value, key, _U16)
+            orig_zone = decimal(value, key, U16)
         elif key == "packets" and orig_counters is None:
             orig_counters, i = _counters(tokens, i), i + 1
         elif token[0] == "[" and token[-1] == "]":
@@ -220,18 +215,18 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
         elif eq and key not in _TUPLE_KEYS and key not in ("zone-orig", "packets", "bytes"):
             extra.append(token)
         else:
-            raise _Bad(f"unexpected {_quote(token)} in the original direction")
+            raise BadField(f"unexpected {quote(token)} in the original direction")
         i += 1
     if i >= n:
-        raise _Bad("missing reply tuple (second src=)")
+        raise BadField("missing reply tuple (second src=)")
     i, reply = _tuple(tokens, i, protonum, l4_optional)
     fields, event, i = _trailing(text, tokens, i, flags, extra)
     address_family = ":" in orig[0]
     if any((":" in a) != address_family for a in (orig[1], reply[0], reply[1])):
-        raise _Bad("IPv4 and IPv6 addresses mixed in one flow")
+        raise BadField("IPv4 and IPv6 addresses mixed in one flow")
     inferred = Family.IPV6 if address_family else Family.IPV4
     if family is not None and family is not inferred:
-        raise _Bad(f"{family.value} line with {inferred.value} addresses")
+        raise BadField(f"{family.value} line with {inferred.value} addresses")
     reply_zone = cast("int | None", fields.pop("zone-reply"))
     reply_counters = cast("tuple[int, int] | None", fields.pop("packets"))
     entry = ConntrackEntry(
@@ -260,44 +255,44 @@ def _tuple(tokens: list[str], i: int, protonum: int, l4_optional: bool) -> tuple
     """Read ``src= dst=`` and the L4 part chosen by protocol number."""
     n = len(tokens)
     if i >= n or tokens[i][:4] != "src=":
-        raise _Bad(f"expected src=, got {_quote(tokens[i])}" if i < n else "missing src=")
+        raise BadField(f"expected src=, got {quote(tokens[i])}" if i < n else "missing src=")
     if i + 1 >= n or tokens[i + 1][:4] != "dst=":
-        raise _Bad(f"expected dst= after {_quote(tokens[i])}")
-    src, dst = _address(tokens[i][4:]), _address(tokens[i + 1][4:])
+        raise BadField(f"expected dst= after {quote(tokens[i])}")
+    src, dst = address(tokens[i][4:]), address(tokens[i + 1][4:])
     i += 2
     first = tokens[i] if i < n else ""
     l4: tuple[int, ...] | None = None
     if protonum in PORT_PROTOCOLS:
         if first[:6] == "sport=":
             dport = _value(tokens, i + 1, "dport")
-            l4, i = (_uint(first[6:], "sport", _U16), _uint(dport, "dport", _U16)), i + 2
+            l4, i = (decimal(first[6:], "sport", U16), decimal(dport, "dport", U16)), i + 2
         elif not l4_optional:
-            raise _Bad(f"missing sport= after {src} {dst}")
+            raise BadField(f"missing sport= after {src} {dst}")
     elif protonum in ICMP_PROTOCOLS:
         if first[:5] == "type=":
             l4 = (
-                _uint(first[5:], "type", _U8),
-                _uint(_value(tokens, i + 1, "code"), "code", _U8),
-                _uint(_value(tokens, i + 2, "id"), "id", _U16),
+                decimal(first[5:], "type", U8),
+                decimal(_value(tokens, i + 1, "code"), "code", U8),
+                decimal(_value(tokens, i + 2, "id"), "id", U16),
             )
             i += 3
         elif not l4_optional:
-            raise _Bad(f"missing type= after {src} {dst}")
+            raise BadField(f"missing type= after {src} {dst}")
     elif protonum == GRE_PROTOCOL:
         if first[:7] == "srckey=":
             dstkey = _value(tokens, i + 1, "dstkey")
-            l4, i = (_hex(first[7:], "srckey"), _hex(dstkey, "dstkey")), i + 2
+            l4, i = (hex16(first[7:], "srckey"), hex16(dstkey, "dstkey")), i + 2
         elif not l4_optional:
-            raise _Bad(f"missing srckey= after {src} {dst}")
+            raise BadField(f"missing srckey= after {src} {dst}")
     if i < n and tokens[i].partition("=")[0] in _L4_KEYS:
-        raise _Bad(f"unexpected {_quote(tokens[i])} for protocol number {protonum}")
+        raise BadField(f"unexpected {quote(tokens[i])} for protocol number {protonum}")
     return i, (src, dst, l4)
 
 
 def _value(tokens: list[str], i: int, key: str) -> str:
     """The value of ``tokens[i]``, which must be ``key=...``."""
     if i >= len(tokens) or not tokens[i].startswith(key + "="):
-        raise _Bad(f"missing {key}=")
+        raise BadField(f"missing {key}=")
     return tokens[i][len(key) + 1 :]
 
 
@@ -319,10 +314,10 @@ def _flow_tuple(
 
 
 def _counters(tokens: list[str], i: int) -> tuple[int, int]:
-    packets = _uint(tokens[i][8:], "packets", _U64)
+    packets = decimal(tokens[i][8:], "packets", U64)
     if i + 1 >= len(tokens) or not tokens[i + 1].startswith("bytes="):
-        raise _Bad("packets= without bytes=")
-    return packets, _uint(tokens[i + 1][6:], "bytes", _U64)
+        raise BadField("packets= without bytes=")
+    return packets, decimal(tokens[i + 1][6:], "bytes", U64)
 
 
 _NUMERIC_KEYS = {"mark": "mark", "secmark": "secmark", "zone": "zone", "use": "use",
@@ -352,7 +347,7 @@ def _trailing(
             else:
                 extra.append(token)
         elif name is not None:
-            _set(fields, name, _uint(value, key, _U16 if key == "zone" else _U64))
+            _set(fields, name, decimal(value, key, U16 if key == "zone" else U64))
         elif key in _OPAQUE_KEYS and eq:
             last = i
             while last + 1 < n and "=" not in tokens[last + 1] and tokens[last + 1][0] != "[" \
@@ -370,95 +365,27 @@ def _trailing(
                 _set(fields, "packets", _counters(tokens, i))
                 i += 1
             else:
-                _set(fields, "zone-reply", _uint(value, key, _U16))
+                _set(fields, "zone-reply", decimal(value, key, U16))
         elif key == "portid" and eq and portid is None:
-            portid = _uint(value, key, _U64)
+            portid = decimal(value, key, U64)
         elif key == "progname" and eq:
             bounds = bounds or token_bounds(text)
             progname = text[bounds.start(i) + 9 :].rstrip()  # a process name may hold spaces
             break
         elif key == "src" and eq:
-            raise _Bad("more than two tuples (third src=)")
+            raise BadField("more than two tuples (third src=)")
         elif eq and key not in _TUPLE_KEYS:
             extra.append(token)
         else:
-            raise _Bad(f"unexpected {_quote(token)} after the reply tuple")
+            raise BadField(f"unexpected {quote(token)} after the reply tuple")
         i += 1
     return fields, (portid, progname), i
 
 
 def _set(fields: dict[str, object], name: str, value: object) -> None:
     if fields.get(name) is not None:
-        raise _Bad(f"{name.replace('_', '-')} given twice")
+        raise BadField(f"{name.replace('_', '-')} given twice")
     fields[name] = value
-
-
-def _uint(value: str, key: str, limit: int) -> int:
-    # isdigit alone accepts superscripts and other Unicode digits; int() accepts "1_0" and "+1".
-    if not (value.isdigit() and value.isascii()):
-        raise _Bad(f"{key}: not a decimal number: {_quote(value)}")
-    # int() refuses more than 4,300 digits (ValueError); no limit here has more than 20.
-    digits = value if len(value) <= 20 else value.lstrip("0") or "0"
-    number = int(digits) if len(digits) <= 20 else limit + 1
-    if number > limit:
-        raise _Bad(f"{key}={_quote(value)} out of range (max {limit})")
-    return number
-
-
-def _hex(value: str, key: str) -> int:
-    digits = value[2:]
-    if (
-        value[:2] not in ("0x", "0X")
-        or not digits
-        or not digits.isascii()
-        or digits.lstrip("0123456789abcdefABCDEF")
-    ):
-        raise _Bad(f"{key}: not a 0x hex number: {_quote(value)}")
-    number = int(digits, 16)
-    if number > _U16:
-        raise _Bad(f"{key}={_quote(value)} out of range (max 0xffff)")
-    return number
-
-
-def _address(value: str) -> str:
-    known = _ADDRESSES.get(value)
-    if known is not None:
-        return known
-    try:
-        if ":" in value:
-            if "%" in value:  # ipaddress accepts scope ids; conntrack never prints them
-                raise ValueError(value)
-            v6 = ipaddress.IPv6Address(value)
-            # Python < 3.13 prints mapped addresses in hex; glibc and the spec use dotted form.
-            mapped = v6.ipv4_mapped
-            normal = f"::ffff:{mapped}" if mapped is not None else str(v6)
-        else:
-            # Hand-rolled: ipaddress costs 3 us per call and most addresses are IPv4.
-            parts = value.split(".")
-            if len(parts) != 4 or not all(
-                p.isdigit() and p.isascii() and len(p) <= 3 and (p == "0" or p[0] != "0")
-                and int(p) <= 255 for p in parts
-            ):  # fmt: skip
-                raise ValueError(value)
-            normal = value
-    except ValueError:
-        raise _Bad(f"invalid address {_quote(value)}") from None
-    if len(_ADDRESSES) > 100_000:
-        _ADDRESSES.clear()
-    _ADDRESSES[value] = normal
-    return normal
-
-
-def normalize_address(value: str) -> str:
-    """The normal text form of an address, as entries store it.
-
-    Raises:
-        ParseError: not an IPv4 or IPv6 address.
-    """
-    try:
-        return _address(value)
-    except _Bad as bad:
-        raise ParseError(str(bad), text=value) from None
 
 
 def _with_extra(entry: ConntrackEntry, more: tuple[str, ...]) -> ConntrackEntry:

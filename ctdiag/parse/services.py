@@ -26,7 +26,7 @@ from ctdiag.model.services import (
     ServicePort,
     ServiceProtocol,
 )
-from ctdiag.parse.entries import normalize_address
+from ctdiag.parse.values import normalize_address
 
 
 def normal_ip(value: object, where: str) -> str:

@@ -6,14 +6,9 @@ import pytest
 
 from ctdiag.errors import ParseError
 from ctdiag.model.entries import EventType, Family, FlowTuple
-from ctdiag.parse.entries import (
-    QUOTE_LIMIT,
-    is_blank_line,
-    normalize_address,
-    parse_entry_line,
-    parse_event_line,
-)
+from ctdiag.parse.entries import is_blank_line, parse_entry_line, parse_event_line
 from ctdiag.parse.tokens import FEW_BRACKETS, SHORT_LINE
+from ctdiag.parse.values import QUOTE_LIMIT, normalize_address
 
 # --- section 12, conntrack -L -------------------------------------------------------------
 

@@ -26,9 +26,10 @@ from ctdiag.model.entries import ConntrackEntry, Family, FlowTuple
 from ctdiag.model.table import COUNTER_COLUMN, ConntrackTable
 from ctdiag.model.table_builder import build_table
 from ctdiag.parse import fast
-from ctdiag.parse.entries import normalize_address, parse_entry_line
+from ctdiag.parse.entries import parse_entry_line
 from ctdiag.parse.fast import AVAILABLE, parse_lines_fast
 from ctdiag.parse.render import render_conntrack_line, render_proc_line
+from ctdiag.parse.values import normalize_address
 from tests.paths import CAPTURES
 from tests.strategies import entries, ipv6_mutants, ipv6_spellings, ipv6_values
 
