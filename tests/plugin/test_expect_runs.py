@@ -20,6 +20,7 @@ import pytest
 
 from tests.collect.scratch_netns import ScratchNamespaces
 from tests.plugin.test_snapshot_runs import _pytest, outcomes
+from tests.udp_echo import UDP_ECHO
 
 CHECKS = "checks/test_services.py::"
 EXPECT = """\
@@ -171,19 +172,6 @@ COMMIT
 -A OUTPUT -d 10.96.0.30/32 -p udp --dport 5000 -j DNAT --to-destination 10.244.1.31:5000
 COMMIT
 """
-#: The pod's UDP echo on its Service port, for at most 60 s.
-ECHO = (
-    "import socket, time\n"
-    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-    "s.bind(('10.244.1.31', 5000)); s.settimeout(0.5)\n"
-    "end = time.monotonic() + 60\n"
-    "while time.monotonic() < end:\n"
-    "    try:\n"
-    "        data, peer = s.recvfrom(2048)\n"
-    "    except TimeoutError:\n"
-    "        continue\n"
-    "    s.sendto(data, peer)\n"
-)
 
 
 def _wait_listening(spaces: ScratchNamespaces, namespace: str, where: str) -> None:
@@ -217,7 +205,8 @@ def probe_netns() -> Iterator[str]:
         spaces.run("ip", "-n", ext, "addr", "add", "198.18.0.100/24", "dev", "e0")
         spaces.run("ip", "-n", node, "route", "add", "10.96.0.0/16", "via", "198.18.0.100")
         spaces.exec(node, "sh", "-c", f"printf '%s' '{PROBE_RULES}' | iptables-restore")
-        echo = subprocess.Popen(["ip", "netns", "exec", pod, "python3", "-c", ECHO])
+        echo = subprocess.Popen(["ip", "netns", "exec", pod, "python3", "-c", UDP_ECHO,
+                                 "10.244.1.31", "5000"])  # fmt: skip
         _wait_listening(spaces, pod, "10.244.1.31:5000")
         yield node
     finally:

@@ -33,24 +33,12 @@ from ctdiag.model.services import (
 from ctdiag.probes.crafting import UNREPLIED_PORT
 from ctdiag.probes.routed import read_targets
 from ctdiag.probes.run import ProbeOptions, run_probes
+from tests.udp_echo import UDP_ECHO
 
 pytestmark = pytest.mark.needs_root
 
 WEB = "default/web:80/tcp"
 DNS = "default/dns:53/udp"
-#: Answers every datagram, for at most 30 s (a test that dies leaves nothing running long).
-ECHO = (
-    "import socket, sys, time\n"
-    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-    "s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.5)\n"
-    "end = time.monotonic() + 30\n"
-    "while time.monotonic() < end:\n"
-    "    try:\n"
-    "        data, peer = s.recvfrom(2048)\n"
-    "    except TimeoutError:\n"
-    "        continue\n"
-    "    s.sendto(data, peer)\n"
-)
 
 
 def _probe(lab: LabNode, ports: tuple[ExpectedServicePort, ...], **options: object) -> ProbeReport:
@@ -110,8 +98,8 @@ def test_unreplied_self_test_fails_when_the_port_answers(
     lab: LabNode, lab_ports: tuple[ExpectedServicePort, ...]
 ) -> None:
     pod = lab.pod("web1")
-    echo = subprocess.Popen(["ip", "netns", "exec", pod.namespace, sys.executable, "-c", ECHO,
-                             pod.ip, str(UNREPLIED_PORT)])  # fmt: skip
+    echo = subprocess.Popen(["ip", "netns", "exec", pod.namespace, sys.executable, "-c",
+                             UDP_ECHO, pod.ip, str(UNREPLIED_PORT)])  # fmt: skip
     try:
         wait_listening(pod.namespace, UNREPLIED_PORT, "udp")
         report = _probe(lab, lab_ports, self_test_target=pod.ip)

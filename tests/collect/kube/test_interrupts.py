@@ -23,6 +23,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own SIGINT handler for each test, whatever an earlier test in this process
+    left behind; put back afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _signal(signum: signal.Signals) -> None:
     """Send ``signum`` to this process and give its handler the chance to run."""
     os.kill(os.getpid(), signum)
