@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ctdiag.model.entries import HALF_OPEN_STATES
+from ctdiag.model.services import ExpectedServicePort
 from ctdiag.model.table import ConntrackTable, FlagBit, Present
 from ctdiag.parse.render import render_conntrack_line
 
@@ -39,3 +40,15 @@ def entry_lines(table: ConntrackTable, rows: np.ndarray, limit: int) -> tuple[st
     return tuple(
         render_conntrack_line(table.entry(int(i)), extended=True) for i in rows[:limit].tolist()
     )
+
+
+def zones_text(zones: dict[int, int]) -> str:
+    """``zone 0 (12)`` or ``zones 0 (10), 64000 (2)``: where the entries are."""
+    listed = ", ".join(f"{z} ({n:,})" for z, n in sorted(zones.items()))
+    return f"zone {listed}" if len(zones) == 1 else f"zones {listed}"
+
+
+def serving_endpoints_text(port: ExpectedServicePort) -> str:
+    """The port's serving endpoints (``10.244.1.21:53, 10.244.2.7:53``), or ``none``."""
+    serving = port.port.serving_endpoints
+    return ", ".join(str(e) for e in serving) if serving else "none"

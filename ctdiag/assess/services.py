@@ -2,24 +2,22 @@
 
 The verdicts slice the index :func:`~ctdiag.analyze.service_flows.index_service_flows` builds
 once per node: :func:`service_dnat_verdict` (untranslated entries, wrong target ports),
-:func:`stale_dnat_verdict` (entries DNAT'd to addresses that are no serving endpoint) and
-:func:`unreplied_services_verdict` (serving endpoints that never answer). Each entry lands in
-exactly one class of the index, so each problem fails exactly one check. With Cilium's
-kube-proxy replacement Services never show in nf_conntrack (:func:`service_nat_in_conntrack`).
+:func:`~ctdiag.assess.stale_services.stale_dnat_verdict` (entries DNAT'd to addresses that are
+no serving endpoint) and :func:`unreplied_services_verdict` (serving endpoints that never
+answer). Each entry lands in exactly one class of the index, so each problem fails exactly one
+check. With Cilium's kube-proxy replacement Services never show in nf_conntrack
+(:func:`~ctdiag.assess.service_proxy.service_nat_in_conntrack`).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-
 import numpy as np
 
-from ctdiag.analyze.service_flows import FlowClass, ServiceFlows, hostport, service_target
-from ctdiag.assess.evidence import entry_lines
+from ctdiag.analyze.service_flows import FlowClass, ServiceFlows, service_target
+from ctdiag.assess.evidence import entry_lines, serving_endpoints_text, zones_text
 from ctdiag.assess.thresholds import SPEC_BY_NAME
-from ctdiag.model.services import ExpectedServicePort, ServiceProtocol
-from ctdiag.model.table import FlagBit, Present
+from ctdiag.model.services import ServiceProtocol
+from ctdiag.model.table import FlagBit
 from ctdiag.model.verdict import Level, Remedy, Verdict
 
 SERVICE_UNREPLIED_COUNT = int(SPEC_BY_NAME["service_unreplied_count"].default)
@@ -27,41 +25,10 @@ SERVICE_UNREPLIED_SHARE = SPEC_BY_NAME["service_unreplied_share"].default
 #: UDP ports whose protocol always answers (DNS), so silence there is a blackhole; on other
 #: UDP ports it may be a one-way protocol (statsd, syslog) and only warns.
 ANSWERING_UDP_PORTS = frozenset({53})
-CILIUM_LINKS = frozenset({"cilium_host", "cilium_net", "cilium_vxlan", "cilium_geneve"})
 DNAT_SOURCE = (
     "kube-proxy Service NAT: reply source = a serving endpoint IP:targetPort "
     "(ctdiag/checks/README.md#services)"
 )
-STALE_SOURCE = (
-    "kube-proxy's conntrack reconciler rule (pkg/proxy/conntrack/cleanup.go; "
-    "kubernetes#59368, #125467, #139628; ctdiag/checks/README.md#services)"
-)
-
-
-def _zones_text(zones: dict[int, int]) -> str:
-    listed = ", ".join(f"{z} ({n:,})" for z, n in sorted(zones.items()))
-    return f"zone {listed}" if len(zones) == 1 else f"zones {listed}"
-
-
-def _flow_lines(flows: ServiceFlows, rows: np.ndarray, limit: int) -> tuple[str, ...]:
-    """``udp 10.244.1.100:40053 -> 10.96.0.10:53 DNAT to 10.244.1.21:53, zone 0, 28 s left``."""
-    lines = []
-    for i in rows[:limit].tolist():
-        e = flows.table.entry(i)
-        o, r = e.orig, e.reply
-        left = f", {e.timeout} s left" if e.timeout is not None else ""
-        flag = " [UNREPLIED]" if e.unreplied else ""
-        zone = o.zone if o.zone is not None else e.zone
-        lines.append(
-            f"{e.proto} {hostport(o.src, o.sport or 0)} -> {hostport(o.dst, o.dport or 0)} "
-            f"DNAT to {hostport(r.src, r.sport or 0)}, zone {zone}{left}{flag}"
-        )
-    return tuple(lines)
-
-
-def _endpoints_text(port: ExpectedServicePort) -> str:
-    serving = port.port.serving_endpoints
-    return ", ".join(str(e) for e in serving) if serving else "none"
 
 
 MISSING_RULE = Remedy(
@@ -92,7 +59,7 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
 
     Fails on untranslated entries (the Service rule is missing) and on translations to a
     serving endpoint address at a port it does not serve. Translations to addresses that are
-    no endpoint are :func:`stale_dnat_verdict`'s, blackholed endpoints
+    no endpoint are :func:`~ctdiag.assess.stale_services.stale_dnat_verdict`'s, blackholed endpoints
     :func:`unreplied_services_verdict`'s. No entry at all passes, saying it proves nothing.
     """
     k = flows.position(port_id)
@@ -122,7 +89,7 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
         wrong_to = ", ".join(str(r) for r in flows.replies[k] if not r.serving and r.address in ips)
         problems.append(
             f"{wrong:,} entries are DNAT'd to {wrong_to}, a port the endpoint does "
-            f"not serve (serving endpoints: {_endpoints_text(port)})"
+            f"not serve (serving endpoints: {serving_endpoints_text(port)})"
         )
     aside = []
     if stale:
@@ -130,7 +97,7 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
     if chain:
         aside.append(f"{chain:,} untranslated links of flows translated in another zone")
     extra = f"; also {', '.join(aside)}" if aside else ""
-    held = f"evidence in {_zones_text(zones)}"
+    held = f"evidence in {zones_text(zones)}"
     if problems:
         rows = np.concatenate(
             [flows.class_rows(k, FlowClass.UNTRANSLATED), flows.class_rows(k, FlowClass.WRONG_PORT)]
@@ -150,111 +117,10 @@ def service_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: i
     return Verdict(
         Level.PASS,
         f"{port_id}: {served:,} entries towards {target} are DNAT'd to serving endpoints "
-        f"({listed}; serving: {_endpoints_text(port)}){extra}; {held}",
+        f"({listed}; serving: {serving_endpoints_text(port)}){extra}; {held}",
         threshold,
         DNAT_SOURCE,
         figures=figures,
-    )
-
-
-def stale_dnat_verdict(flows: ServiceFlows, port_id: str, *, evidence_limit: int = 20) -> Verdict:
-    """Entries sent to the Service port but DNAT'd to an address that is no serving endpoint.
-
-    kube-proxy's reconciler rule: UDP ones fail (every packet renews them, so the blackhole
-    lasts as long as the client sends), TCP and SCTP ones warn (their connection is dead and
-    ends at its timeout). The evidence gives each stale reply source with its count and the
-    longest remaining timeout, then the flows.
-    """
-    k = flows.position(port_id)
-    port = flows.ports[k]
-    rows = flows.class_rows(k, FlowClass.STALE)
-    udp = port.port.protocol is ServiceProtocol.UDP
-    threshold = "UDP: fail on any stale entry; TCP and SCTP: warn on any"
-    if not len(rows):
-        return Verdict(
-            Level.PASS,
-            f"{port_id}: no entry towards {service_target(port)} is DNAT'd to "
-            f"an address outside its serving endpoints ({_endpoints_text(port)})",
-            threshold,
-            STALE_SOURCE,
-            figures=(("stale", 0.0),),
-        )
-    c = flows.table.columns
-    has_timeout = (c["present"][rows] & Present.TIMEOUT) != 0
-    timeouts = np.where(has_timeout, c["timeout"][rows], 0).astype(np.int64)
-    src = c["reply_src"][rows]
-    addresses = flows.table.dictionaries["addresses"]
-    summary = []
-    for code in np.unique(src).tolist():
-        mine = src == code
-        summary.append((addresses[code], int(mine.sum()), int(timeouts[mine].max())))
-    summary.sort(key=lambda s: (-s[1], s[0]))
-    longest = int(timeouts.max())
-    renewal = (
-        "every packet the client sends renews it, so the blackhole lasts as long as it sends"
-        if udp
-        else "the connection is dead and ends at its timeout"
-    )
-    gone = ", ".join(f"{a} ({n:,})" for a, n, _ in summary)
-    finding = (
-        f"{port_id}: {len(rows):,} {port.port.protocol.value} entries towards "
-        f"{service_target(port)} are DNAT'd to {gone}, no serving endpoint "
-        f"(serving: {_endpoints_text(port)}); the "
-        f"longest has {longest:,} s left and {renewal}; {_zones_text(_row_zones(flows, rows))}"
-    )
-    lines = tuple(
-        f"reply source {a}: {n:,} entries, longest {t:,} s left" for a, n, t in summary
-    ) + _flow_lines(flows, rows, evidence_limit)
-    return Verdict(
-        Level.FAIL if udp else Level.WARN,
-        finding,
-        threshold,
-        STALE_SOURCE,
-        _stale_remedy(port, [a for a, _, _ in summary], udp),
-        lines,
-        len(summary) + len(rows),
-        (("stale", float(len(rows))), ("longest_timeout", longest)),
-    )
-
-
-def _row_zones(flows: ServiceFlows, rows: np.ndarray) -> dict[int, int]:
-    c = flows.table.columns
-    orig = (c["present"][rows] & Present.ZONE_ORIG) != 0
-    zones, sizes = np.unique(
-        np.where(orig, c["zone_orig"][rows], c["zone"][rows]), return_counts=True
-    )
-    return dict(zip(zones.tolist(), sizes.tolist(), strict=True))
-
-
-def _stale_remedy(port: ExpectedServicePort, gone: list[str], udp: bool) -> Remedy:
-    p = port.port
-    proto = p.protocol.conntrack_name
-    commands = [
-        f"conntrack -D -p {proto} --orig-dst {a} --orig-port-dst {p.port} --reply-src {r}"
-        for a in port.service.addresses
-        for r in gone
-        if (":" in a) == (":" in r)
-    ]
-    if p.node_port is not None:
-        commands += [
-            f"conntrack -D -p {proto} --orig-port-dst {p.node_port} --reply-src {r}" for r in gone
-        ]
-    shown = "; ".join(commands[:4]) + (
-        f"; ... ({len(commands)} commands)" if len(commands) > 4 else ""
-    )
-    if udp:
-        return Remedy(
-            f"delete the stale entries (without -w, conntrack deletes them in every zone): "
-            f"{shown}; and upgrade kube-proxy to a version with the UDP reconciler fixes "
-            "(kubernetes#139629, #141371)",
-            "deleting drops those flows' state: the client's next packet gets a fresh entry "
-            "DNAT'd to a serving endpoint; until kube-proxy is fixed the next endpoint change "
-            "can leave new stale entries",
-        )
-    return Remedy(
-        f"let them expire, or delete them so the clients fail fast: {shown}",
-        "the connections are dead either way; deleting makes the client's next packet meet a "
-        "reset instead of waiting for the timeout",
     )
 
 
@@ -322,35 +188,3 @@ def unreplied_services_verdict(
         len(bad) + len(rows) if failing else 0,
         (("unreplied", float(silent)), ("entries", float(total))),
     )
-
-
-_LINK_NAME = re.compile(r"^\d+:\s+([^:@\s]+)", re.MULTILINE)
-
-
-def link_names(ip_link_text: str) -> tuple[str, ...]:
-    """Device names from ``ip -o link`` / ``ip -d -o link show`` output."""
-    return tuple(_LINK_NAME.findall(ip_link_text))
-
-
-def service_nat_in_conntrack(links: Iterable[str], service_dnat_seen: bool) -> tuple[bool, str]:
-    """Whether Service translation shows in nf_conntrack, so the DNAT checks apply.
-
-    Args:
-        links: the node's link names (:func:`link_names`).
-        service_dnat_seen: whether any entry is DNAT'd towards an expected Service
-            (:attr:`ServiceFlows.translated` > 0).
-
-    Returns:
-        ``(True, why)`` when the checks apply; ``(False, reason)`` to skip them: Cilium's
-        links with no Service DNAT entry mean its kube-proxy replacement translates in eBPF.
-    """
-    cilium = sorted(CILIUM_LINKS.intersection(links))
-    if cilium and not service_dnat_seen:
-        return False, (
-            "Cilium kube-proxy replacement: Services are translated in eBPF, not in "
-            f"nf_conntrack (links {', '.join(cilium)}, no Service DNAT entry; "
-            "ctdiag/checks/README.md#services)"
-        )
-    if cilium:
-        return True, "Cilium without kube-proxy replacement: Service DNAT entries are tracked"
-    return True, "Services are translated by netfilter: their DNAT shows in nf_conntrack"

@@ -88,8 +88,10 @@ def notrack_tunnels(tunnels: tuple[Tunnel, ...], *, iptables_raw: str, nft_rules
         level,
         f"{finding}; overlay devices: {devices}",
         threshold="a NOTRACK rule for each overlay port",
-        source=("openshift-sdn OPENSHIFT-NOTRACK, OVN-Kubernetes Geneve 6081 "
-                "(ctdiag/checks/README.md#tunnels)"),
+        source=(
+            "openshift-sdn OPENSHIFT-NOTRACK, OVN-Kubernetes Geneve 6081 "
+            "(ctdiag/checks/README.md#tunnels)"
+        ),
         remedy=remedies.NOTRACK_TUNNELS if missing else None,
         evidence=tuple(evidence),
         evidence_total=len(evidence),

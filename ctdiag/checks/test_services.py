@@ -11,7 +11,7 @@ translated to a ready endpoint and answered (ctdiag/plugin/probes.py).
 from __future__ import annotations
 
 from ctdiag.analyze.service_flows import ServiceFlows
-from ctdiag.assess import services
+from ctdiag.assess import services, stale_services
 from ctdiag.assess.probe_verdicts import with_probes
 from ctdiag.assess.thresholds import Thresholds
 from ctdiag.checks import Judge
@@ -31,7 +31,7 @@ def test_service_dnat(service_port: ExpectedServicePort, service_flows: ServiceF
 
 def test_stale_dnat(service_port: ExpectedServicePort, service_flows: ServiceFlows,
                     thresholds: Thresholds, judge: Judge) -> None:  # fmt: skip
-    judge(services.stale_dnat_verdict(
+    judge(stale_services.stale_dnat_verdict(
         service_flows, service_port.id, evidence_limit=thresholds.evidence_limit))  # fmt: skip
 
 

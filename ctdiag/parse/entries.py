@@ -34,27 +34,28 @@ from typing import cast
 
 from ctdiag.errors import ParseError
 from ctdiag.model.entries import (
-    GRE_PROTOCOL,
-    ICMP_PROTOCOLS,
     KNOWN_STATES,
-    PORT_PROTOCOLS,
     PROTOCOL_NUMBERS,
     ConntrackEntry,
     ConntrackEvent,
     EventType,
     Family,
-    Flag,
-    FlowTuple,
 )
-from ctdiag.parse.tokens import TokenBounds, split_tokens, token_bounds
+from ctdiag.parse.entry_fields import (
+    KNOWN_FLAGS,
+    TUPLE_KEYS,
+    flow_tuple,
+    read_counters,
+    read_trailing,
+    read_tuple,
+)
+from ctdiag.parse.tokens import split_tokens
 from ctdiag.parse.values import (
     U8,
     U16,
     U64,
     BadField,
-    address,
     decimal,
-    hex16,
     quote,
 )
 
@@ -62,12 +63,7 @@ _NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
 _STATE_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _TIMESTAMP_RE = re.compile(r"\[\s*(\d+\.\d+)\s*\]")
 _EVENT_TAGS = {"[NEW]": EventType.NEW, "[UPDATE]": EventType.UPDATE, "[DESTROY]": EventType.DESTROY}
-_KNOWN_FLAGS = frozenset(flag.value for flag in Flag)
 _L3 = {"ipv4": (Family.IPV4, 2), "ipv6": (Family.IPV6, 10)}
-_TUPLE_KEYS = frozenset({"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey"})
-# After a tuple these keys mean a misplaced L4 field; "id" is left out because after the reply
-# tuple of a port or keyless protocol it is the conntrack id of ``-o id`` (events lack use=).
-_L4_KEYS = _TUPLE_KEYS - {"src", "id"}
 #: What a blank line may hold: what the C fast path skips too (``is_blank`` in _fastparse.c).
 BLANK_CHARACTERS = " \t\r\n\v\f"
 #: Whitespace and the format characters (category Cf) that show as nothing: a line of only
@@ -196,7 +192,7 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
         if i < n and tokens[i].startswith("stream_timeout="):
             gre_stream, i = decimal(tokens[i][15:], "stream_timeout", U64), i + 1
     l4_optional = proto == "unknown"
-    i, orig = _tuple(tokens, i, protonum, l4_optional)
+    i, orig = read_tuple(tokens, i, protonum, l4_optional)
     flags: list[str] = []
     extra: list[str] = []
     orig_zone = orig_counters = None
@@ -206,21 +202,21 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
         if key == "zone-orig" and orig_zone is None:
             orig_zone = decimal(value, key, U16)
         elif key == "packets" and orig_counters is None:
-            orig_counters, i = _counters(tokens, i), i + 1
+            orig_counters, i = read_counters(tokens, i), i + 1
         elif token[0] == "[" and token[-1] == "]":
-            if token[1:-1] in _KNOWN_FLAGS:
+            if token[1:-1] in KNOWN_FLAGS:
                 flags.append(token[1:-1])
             else:
                 extra.append(token)
-        elif eq and key not in _TUPLE_KEYS and key not in ("zone-orig", "packets", "bytes"):
+        elif eq and key not in TUPLE_KEYS and key not in ("zone-orig", "packets", "bytes"):
             extra.append(token)
         else:
             raise BadField(f"unexpected {quote(token)} in the original direction")
         i += 1
     if i >= n:
         raise BadField("missing reply tuple (second src=)")
-    i, reply = _tuple(tokens, i, protonum, l4_optional)
-    fields, event, i = _trailing(text, tokens, i, flags, extra)
+    i, reply = read_tuple(tokens, i, protonum, l4_optional)
+    fields, event, i = read_trailing(text, tokens, i, flags, extra)
     address_family = ":" in orig[0]
     if any((":" in a) != address_family for a in (orig[1], reply[0], reply[1])):
         raise BadField("IPv4 and IPv6 addresses mixed in one flow")
@@ -233,8 +229,8 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
         family=inferred,
         proto=proto,
         protonum=protonum,
-        orig=_flow_tuple(protonum, orig, orig_zone, orig_counters),
-        reply=_flow_tuple(protonum, reply, reply_zone, reply_counters),
+        orig=flow_tuple(protonum, orig, orig_zone, orig_counters),
+        reply=flow_tuple(protonum, reply, reply_zone, reply_counters),
         timeout=timeout,
         state=state,
         flags=tuple(flags),
@@ -246,146 +242,6 @@ def _parse(text: str, *, allow_event: bool) -> tuple[ConntrackEntry, _EventParts
     if kind is None and stamp is None and event == (None, None):
         return entry, None
     return entry, (kind, stamp, event[0], event[1])
-
-
-_Tuple = tuple[str, str, tuple[int, ...] | None]
-
-
-def _tuple(tokens: list[str], i: int, protonum: int, l4_optional: bool) -> tuple[int, _Tuple]:
-    """Read ``src= dst=`` and the L4 part chosen by protocol number."""
-    n = len(tokens)
-    if i >= n or tokens[i][:4] != "src=":
-        raise BadField(f"expected src=, got {quote(tokens[i])}" if i < n else "missing src=")
-    if i + 1 >= n or tokens[i + 1][:4] != "dst=":
-        raise BadField(f"expected dst= after {quote(tokens[i])}")
-    src, dst = address(tokens[i][4:]), address(tokens[i + 1][4:])
-    i += 2
-    first = tokens[i] if i < n else ""
-    l4: tuple[int, ...] | None = None
-    if protonum in PORT_PROTOCOLS:
-        if first[:6] == "sport=":
-            dport = _value(tokens, i + 1, "dport")
-            l4, i = (decimal(first[6:], "sport", U16), decimal(dport, "dport", U16)), i + 2
-        elif not l4_optional:
-            raise BadField(f"missing sport= after {src} {dst}")
-    elif protonum in ICMP_PROTOCOLS:
-        if first[:5] == "type=":
-            l4 = (
-                decimal(first[5:], "type", U8),
-                decimal(_value(tokens, i + 1, "code"), "code", U8),
-                decimal(_value(tokens, i + 2, "id"), "id", U16),
-            )
-            i += 3
-        elif not l4_optional:
-            raise BadField(f"missing type= after {src} {dst}")
-    elif protonum == GRE_PROTOCOL:
-        if first[:7] == "srckey=":
-            dstkey = _value(tokens, i + 1, "dstkey")
-            l4, i = (hex16(first[7:], "srckey"), hex16(dstkey, "dstkey")), i + 2
-        elif not l4_optional:
-            raise BadField(f"missing srckey= after {src} {dst}")
-    if i < n and tokens[i].partition("=")[0] in _L4_KEYS:
-        raise BadField(f"unexpected {quote(tokens[i])} for protocol number {protonum}")
-    return i, (src, dst, l4)
-
-
-def _value(tokens: list[str], i: int, key: str) -> str:
-    """The value of ``tokens[i]``, which must be ``key=...``."""
-    if i >= len(tokens) or not tokens[i].startswith(key + "="):
-        raise BadField(f"missing {key}=")
-    return tokens[i][len(key) + 1 :]
-
-
-def _flow_tuple(
-    protonum: int, t: _Tuple, zone: int | None, counters: tuple[int, int] | None
-) -> FlowTuple:
-    packets, nbytes = counters if counters is not None else (None, None)
-    l4 = t[2]
-    if l4 is None:
-        return FlowTuple(t[0], t[1], packets=packets, bytes=nbytes, zone=zone)
-    if protonum in ICMP_PROTOCOLS:
-        return FlowTuple(t[0], t[1], type=l4[0], code=l4[1], id=l4[2], packets=packets,
-                         bytes=nbytes, zone=zone)  # fmt: skip
-    if protonum == GRE_PROTOCOL:
-        return FlowTuple(t[0], t[1], srckey=l4[0], dstkey=l4[1], packets=packets,
-                         bytes=nbytes, zone=zone)  # fmt: skip
-    return FlowTuple(t[0], t[1], sport=l4[0], dport=l4[1], packets=packets, bytes=nbytes,
-                     zone=zone)  # fmt: skip
-
-
-def _counters(tokens: list[str], i: int) -> tuple[int, int]:
-    packets = decimal(tokens[i][8:], "packets", U64)
-    if i + 1 >= len(tokens) or not tokens[i + 1].startswith("bytes="):
-        raise BadField("packets= without bytes=")
-    return packets, decimal(tokens[i + 1][6:], "bytes", U64)
-
-
-_NUMERIC_KEYS = {"mark": "mark", "secmark": "secmark", "zone": "zone", "use": "use",
-                 "id": "id", "delta-time": "delta_time"}  # fmt: skip
-_OPAQUE_KEYS = ("secctx", "helper")
-
-
-def _trailing(
-    text: str, tokens: list[str], i: int, flags: list[str], extra: list[str]
-) -> tuple[dict[str, object], tuple[int | None, str | None], int]:
-    """Everything after the reply tuple: counters, flags, known keys, unknown tokens."""
-    fields: dict[str, object] = {"zone-reply": None, "packets": None}
-    portid: int | None = None
-    progname: str | None = None
-    bounds: TokenBounds | None = None
-    n = len(tokens)
-    while i < n:
-        token = tokens[i]
-        key, eq, value = token.partition("=")
-        name = _NUMERIC_KEYS.get(key) if eq else None
-        if token[0] == "[" and token[-1] == "]":
-            inner = token[1:-1]
-            if inner in _KNOWN_FLAGS:
-                flags.append(inner)
-            elif inner.startswith(("start=", "stop=")):
-                _set(fields, inner[: inner.index("=")], inner[inner.index("=") + 1 :])
-            else:
-                extra.append(token)
-        elif name is not None:
-            _set(fields, name, decimal(value, key, U16 if key == "zone" else U64))
-        elif key in _OPAQUE_KEYS and eq:
-            last = i
-            while last + 1 < n and "=" not in tokens[last + 1] and tokens[last + 1][0] != "[" \
-                    and tokens[last + 1] != "labels":  # fmt: skip
-                last += 1
-            if last > i:
-                bounds = bounds or token_bounds(text)
-                value = text[bounds.start(i) + len(key) + 1 : bounds.end(last)]
-            _set(fields, key, value)
-            i = last
-        elif key == "labels":
-            _set(fields, "labels", tuple(value.split(",")) if value else ())
-        elif key in ("zone-reply", "packets") and eq:
-            if key == "packets":
-                _set(fields, "packets", _counters(tokens, i))
-                i += 1
-            else:
-                _set(fields, "zone-reply", decimal(value, key, U16))
-        elif key == "portid" and eq and portid is None:
-            portid = decimal(value, key, U64)
-        elif key == "progname" and eq:
-            bounds = bounds or token_bounds(text)
-            progname = text[bounds.start(i) + 9 :].rstrip()  # a process name may hold spaces
-            break
-        elif key == "src" and eq:
-            raise BadField("more than two tuples (third src=)")
-        elif eq and key not in _TUPLE_KEYS:
-            extra.append(token)
-        else:
-            raise BadField(f"unexpected {quote(token)} after the reply tuple")
-        i += 1
-    return fields, (portid, progname), i
-
-
-def _set(fields: dict[str, object], name: str, value: object) -> None:
-    if fields.get(name) is not None:
-        raise BadField(f"{name.replace('_', '-')} given twice")
-    fields[name] = value
 
 
 def _with_extra(entry: ConntrackEntry, more: tuple[str, ...]) -> ConntrackEntry:

@@ -5,7 +5,7 @@ The C code reads only the common grammar of F1 (``conntrack -L``, with or withou
 other line; the reference parser handles what it declines. Addresses are dictionary-encoded
 by their binary value, so every spelling of one address (F8 prints IPv6 exploded, F1
 compressed) has one code, and the C code writes each distinct value once in the text the
-reference parser's :func:`~ctdiag.parse.entries.normalize_address` gives (compressed as
+reference parser's :func:`~ctdiag.parse.values.normalize_address` gives (compressed as
 :mod:`ipaddress` does; IPv4-mapped in dotted form): no Python runs per address.
 
 When the extension is not built, :data:`AVAILABLE` is False and :func:`parse_lines_fast`

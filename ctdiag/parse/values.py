@@ -97,5 +97,3 @@ def normalize_address(value: str) -> str:
         return address(value)
     except BadField as bad:
         raise ParseError(str(bad), text=value) from None
-
-

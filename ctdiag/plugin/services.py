@@ -181,7 +181,7 @@ def service_flows(
 ) -> ServiceFlows:
     """The node's entries towards the expected Services, indexed once per node; skips where
     nf_conntrack never sees Service NAT (Cilium's kube-proxy replacement)."""
-    from ctdiag.assess.services import link_names, service_nat_in_conntrack
+    from ctdiag.assess.service_proxy import link_names, service_nat_in_conntrack
 
     if service_port is None:
         pytest.skip(request.config.stash[EXPECTATIONS].missing)

@@ -22,13 +22,9 @@ from ctdiag.analyze.service_flows import (
     index_service_flows,
     node_addresses,
 )
-from ctdiag.assess.services import (
-    link_names,
-    service_dnat_verdict,
-    service_nat_in_conntrack,
-    stale_dnat_verdict,
-    unreplied_services_verdict,
-)
+from ctdiag.assess.service_proxy import link_names, service_nat_in_conntrack
+from ctdiag.assess.services import service_dnat_verdict, unreplied_services_verdict
+from ctdiag.assess.stale_services import stale_dnat_verdict
 from ctdiag.model.services import ExpectedService
 from ctdiag.model.table import ConntrackTable
 from ctdiag.model.verdict import Level
