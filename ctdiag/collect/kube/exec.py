@@ -20,9 +20,10 @@ from urllib.parse import quote, urlencode
 
 import websocket
 from kubernetes.client import Configuration
-from kubernetes.stream.ws_client import create_websocket, get_websocket_url
+from kubernetes.stream.ws_client import get_websocket_url
 
 from ctdiag.collect.kube.access import one_line
+from ctdiag.collect.kube.exec_socket import open_exec_socket
 from ctdiag.errors import (
     ApiError,
     ClusterError,
@@ -102,10 +103,13 @@ def _headers(configuration: Configuration) -> dict[str, str]:
     }
 
 
-def _connect(configuration: Configuration, url: str, what: str, node: str,
-             timeout: float) -> websocket.WebSocket:  # fmt: skip
+def _connect(configuration: Configuration, url: str, what: str, node: str, timeout: float,
+             named: tuple[str, ...]) -> websocket.WebSocket:  # fmt: skip
     try:
-        ws = create_websocket(configuration, url, _headers(configuration))
+        ws = open_exec_socket(configuration, url, _headers(configuration), timeout)
+    except (TimeoutError, websocket.WebSocketTimeoutException) as exc:
+        message = f"{what}: no answer to the exec request within {timeout:g} s"
+        raise CollectionError(message, node=node, command=named) from exc
     except websocket.WebSocketBadStatusException as exc:
         body = exc.resp_body.decode(errors="replace") if exc.resp_body else ""
         message = _status_message(body) or one_line(str(exc))
@@ -115,7 +119,6 @@ def _connect(configuration: Configuration, url: str, what: str, node: str,
     except (websocket.WebSocketException, OSError) as exc:
         message = f"{what}: cannot connect: {one_line(str(exc)) or type(exc).__name__}"
         raise ApiError(message, status=0, node=node) from exc
-    ws.settimeout(timeout)
     return ws
 
 
@@ -150,7 +153,7 @@ def exec_in_pod(
     what = f"exec in pod {namespace}/{pod}"
     deadline = time.monotonic() + timeout
     ws = _connect(configuration, exec_url(configuration, namespace, pod, container, args),
-                  what, node, timeout)  # fmt: skip
+                  what, node, timeout, named)  # fmt: skip
     out: list[bytes] = []
     err: list[bytes] = []
     sink = on_stdout if on_stdout is not None else out.append

@@ -125,6 +125,9 @@ async def exec_pod(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=PROTOCOLS, compress=False, timeout=CLOSE_TIMEOUT_S)
     if not ws.can_prepare(request).ok:
         raise bad_request("Upgrade request required")
+    delay = state.faults.exec_upgrade_delay_s
+    if delay > 0:
+        await asyncio.sleep(delay)
     await ws.prepare(request)
     state.log_exec(ExecRecord(namespace, name, argv))
     plan = plan_exec(argv, image, node, state.images)

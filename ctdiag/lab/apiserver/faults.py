@@ -58,6 +58,8 @@ class LabFaults:
             without a status frame.
         exec_drop_match: only execs whose argv (joined by spaces) contains this are cut;
             ``""`` is every one.
+        exec_upgrade_delay_s: delay before the exec WebSocket upgrade is answered (a hung
+            kubelet behind the API server: the TCP connection is open, no reply comes).
     """
 
     pod_start_latency_s = _Guarded[float](0.0)
@@ -70,6 +72,7 @@ class LabFaults:
     response_delay_match = _Guarded[str]("")
     exec_drop_after_bytes = _Guarded["int | None"](None)
     exec_drop_match = _Guarded[str]("")
+    exec_upgrade_delay_s = _Guarded[float](0.0)
 
     def __init__(
         self,
@@ -85,6 +88,7 @@ class LabFaults:
         response_delay_match: str = "",
         exec_drop_after_bytes: int | None = None,
         exec_drop_match: str = "",
+        exec_upgrade_delay_s: float = 0.0,
     ) -> None:
         self._lock = threading.RLock()  # take_server_error reads and writes under it
         self._values: dict[str, object] = {}
@@ -99,6 +103,7 @@ class LabFaults:
         self.response_delay_match = response_delay_match
         self.exec_drop_after_bytes = exec_drop_after_bytes
         self.exec_drop_match = exec_drop_match
+        self.exec_upgrade_delay_s = exec_upgrade_delay_s
 
     def is_forbidden(self, verb: str, resource: str) -> bool:
         """Whether ``verb`` on ``resource`` (``pods``, ``pods/exec``...) is refused."""

@@ -1,7 +1,8 @@
 """The API misbehaving, against the lab API with the official client: a silent server costs
 one request per attempt and gives up within the documented budget; bursts of 500s at
 start-up and teardown are survived; what teardown cannot remove is one line naming it and
-the cleanup command; every error is one line, whatever the node name or the server says."""
+the cleanup command; an exec upgrade never answered ends at the command's timeout; every
+error is one line, whatever the node name or the server says."""
 
 from __future__ import annotations
 
@@ -202,6 +203,26 @@ def test_a_gzipped_listing_cut_short_is_one_line_naming_the_script(
     assert "\n" not in message and GZIP_SCRIPT not in message
     assert message.startswith("worker-a: ") and GZIP_SCRIPT_NAME in message
     assert message.endswith(f"sh -c {GZIP_SCRIPT_NAME} sh conntrack -L]")
+
+
+def test_an_exec_upgrade_never_answered_fails_within_the_command_timeout(
+    cluster: Cluster, lab_api: LabApiServer
+) -> None:
+    with DebugPodSession(cluster) as pods:
+        runner = pods.runner("worker-a")
+        lab_api.faults.exec_upgrade_delay_s = 60  # the connection is open, no answer comes
+        started = time.monotonic()
+        try:
+            with pytest.raises(CollectionError) as info:
+                runner.run("uname", ("uname", "-a"), timeout=2)
+        finally:
+            lab_api.faults.exec_upgrade_delay_s = 0
+        took = time.monotonic() - started
+        assert runner.run("uname", ("uname", "-a"), timeout=10).exit_status == 0  # it recovers
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("worker-a: ")
+    assert "no answer to the exec request within 2 s" in message and "uname -a" in message
+    assert took <= 2 + SLACK_S  # the client's create_websocket would wait the full 60 s
 
 
 def test_one_line_flattens_what_servers_and_nodes_say() -> None:
