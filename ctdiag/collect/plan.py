@@ -120,6 +120,8 @@ def context_commands() -> tuple[NodeCommand, ...]:
         NodeCommand(OutputName.RULES_NAT, ("iptables-save", "-t", "nat")),
         NodeCommand(OutputName.RULES_FILTER, ("iptables-save", "-t", "filter")),
         NodeCommand(OutputName.RULES6_RAW, ("ip6tables-save", "-t", "raw")),
+        # IPv6 Services: kube-proxy programs them in ip6tables (dual-stack, IPv6 clusters).
+        NodeCommand(OutputName.RULES6_NAT, ("ip6tables-save", "-t", "nat")),
         NodeCommand(OutputName.NFT_RULESET, ("nft", "list", "ruleset")),
         NodeCommand(OutputName.LINKS, ("ip", "-d", "-o", "link", "show")),
         # The node's own addresses: an untranslated entry to a NodePort counts only on them.

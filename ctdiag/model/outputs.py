@@ -46,6 +46,7 @@ class OutputName(enum.StrEnum):
     RULES_NAT = "rules_nat"
     RULES_FILTER = "rules_filter"
     RULES6_RAW = "rules6_raw"
+    RULES6_NAT = "rules6_nat"
     NFT_RULESET = "nft_ruleset"
     LINKS = "links"
     ADDRESSES = "addresses"

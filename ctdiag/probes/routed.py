@@ -6,8 +6,8 @@ state says its Services and pods are, never where the expectations being checked
 
 * Service addresses: every positive ``-d ADDR/32`` (or ``/128``) match of a nat-table rule
   in a kube-proxy chain (``KUBE-SERVICES``, ``KUBE-SVC-*``, ``KUBE-EXT-*``...) or jumping to
-  ``DNAT`` (``iptables-save -t nat``), and the addresses on ``kube-ipvs0`` (kube-proxy's
-  IPVS mode, ``ip -o addr show``);
+  ``DNAT`` (``iptables-save -t nat``, and ``ip6tables-save -t nat`` for IPv6 Services), and
+  the addresses on ``kube-ipvs0`` (kube-proxy's IPVS mode, ``ip -o addr show``);
 * pod addresses: every single address a nat rule DNATs to (``--to-destination``: the
   endpoints the node translates Services to), and every pod route (``ip -o route show``,
   ``ip -o -6 route show``): a unicast /32 or /128 route straight onto a device (no
@@ -36,7 +36,8 @@ from ctdiag.model.probes import ProbeTargets
 #: How a refusal line ends for these targets.
 BASIS = "this node routes"
 #: The outputs the targets are read from, all of them collected by the snapshot plan.
-OUTPUTS = (OutputName.ROUTES, OutputName.ROUTES6, OutputName.ADDRESSES, OutputName.RULES_NAT)
+OUTPUTS = (OutputName.ROUTES, OutputName.ROUTES6, OutputName.ADDRESSES, OutputName.RULES_NAT,
+           OutputName.RULES6_NAT)  # fmt: skip
 #: kube-proxy's IPVS mode binds every Service address to this dummy device.
 IPVS_DEVICE = "kube-ipvs0"
 
@@ -167,7 +168,9 @@ def pod_routes(routes: str, routes6: str = "") -> set[str]:
     return found
 
 
-def routed_targets(routes: str, routes6: str, addresses: str, rules_nat: str) -> ProbeTargets:
+def routed_targets(
+    routes: str, routes6: str, addresses: str, rules_nat: str, rules6_nat: str = ""
+) -> ProbeTargets:
     """The probe targets of a node from its outputs (see the module docstring).
 
     Args:
@@ -175,8 +178,9 @@ def routed_targets(routes: str, routes6: str, addresses: str, rules_nat: str) ->
         routes6: ``ip -o -6 route show``.
         addresses: ``ip -o addr show``.
         rules_nat: ``iptables-save -t nat``.
+        rules6_nat: ``ip6tables-save -t nat``.
     """
-    services, endpoints = nat_addresses(rules_nat)
+    services, endpoints = nat_addresses(f"{rules_nat}\n{rules6_nat}")
     services |= ipvs_addresses(addresses)
     pods = (endpoints | pod_routes(routes, routes6)) - services
     return ProbeTargets(frozenset(services), frozenset(pods), (), BASIS)
@@ -185,8 +189,7 @@ def routed_targets(routes: str, routes6: str, addresses: str, rules_nat: str) ->
 def snapshot_targets(snapshot: Snapshot) -> ProbeTargets:
     """The probe targets of a node from its collected snapshot (its outputs of
     :data:`OUTPUTS`; one that is missing or failed adds nothing)."""
-    routes, routes6, addresses, nat = (snapshot.text_if_ok(name) for name in OUTPUTS)
-    return routed_targets(routes, routes6, addresses, nat)
+    return routed_targets(*(snapshot.text_if_ok(name) for name in OUTPUTS))
 
 
 def read_targets(runner: CommandRunner, *, timeout: float = COMMAND_TIMEOUT) -> ProbeTargets:

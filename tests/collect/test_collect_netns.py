@@ -38,7 +38,7 @@ pytestmark = pytest.mark.needs_root
 
 WINDOW_S = 0.5
 NODE4, PEER4, SERVICE4 = "192.0.2.1", "192.0.2.2", "198.51.100.7"
-NODE6, PEER6 = "2001:db8::1", "2001:db8::2"
+NODE6, PEER6, SERVICE6 = "2001:db8::1", "2001:db8::2", "2001:db8:100::7"
 INVALID_PACKETS = 50
 ABSENT_CONNTRACK = "/nonexistent/ctdiag-test/conntrack"
 
@@ -154,6 +154,8 @@ RULES = (
     ("ip6tables", "filter", f"-A OUTPUT {TRACK}"),
     ("ip6tables", "raw", "-A PREROUTING -p udp -m udp --dport 49999 -m comment --comment"
                          " ctdtest-raw6 -j CT --notrack"),
+    ("ip6tables", "nat", f"-A OUTPUT -d {SERVICE6}/128 -p tcp -m tcp --dport 80 -m comment"
+                         f" --comment ctdtest-dnat6 -j DNAT --to-destination [{NODE6}]:40020"),
 )  # fmt: skip
 #: The output each (tool, table) is collected under; ip6tables' filter table is not read.
 RULE_OUTPUTS = {
@@ -161,6 +163,7 @@ RULE_OUTPUTS = {
     ("iptables", "raw"): OutputName.RULES_RAW,
     ("iptables", "nat"): OutputName.RULES_NAT,
     ("ip6tables", "raw"): OutputName.RULES6_RAW,
+    ("ip6tables", "nat"): OutputName.RULES6_NAT,
 }
 
 

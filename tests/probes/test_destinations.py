@@ -176,6 +176,29 @@ def test_ipv6_dnat_targets_and_ipvs_service_addresses() -> None:
     assert ipvs.service_addresses == {"10.96.0.10", "fd00:10:96::a"}
 
 
+#: A dual-stack Service's IPv6 half as kube-proxy's iptables mode writes it (ip6tables-save).
+NAT6 = (
+    "*nat\n:KUBE-SERVICES - [0:0]\n"
+    "-A KUBE-SERVICES -d fd00:10:96::a/128 -p udp -m comment --comment \"kube-system/kube-dns:dns"
+    ' cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOIFZTEO4E6SL7F\n'
+    "-A KUBE-SEP-6 -p udp -m comment --comment kube-system/kube-dns:dns -m udp -j DNAT "
+    "--to-destination [fd00:10:244:1::15]:53\nCOMMIT\n"
+)
+
+
+def test_ipv6_services_come_from_ip6tables_nat_beside_the_ipv4_ones() -> None:
+    lab = default_lab()
+    nat = render(lab, lab.services)
+    both = routed_targets(LAB_ROUTES, LAB_ROUTES6, LAB_ADDRESSES, nat, NAT6)
+    assert both.service_addresses == _lab_targets().service_addresses | {"fd00:10:96::a"}
+    assert both.pod_addresses == _lab_targets().pod_addresses | {"fd00:10:244:1::15"}
+    assert refusal(both, "fd00:10:96::a") is None
+    assert refusal(_lab_targets(), "fd00:10:96::a") is not None  # IPv4 rules alone: refused
+    outputs = (_output(OutputName.RULES_NAT, nat), _output(OutputName.RULES6_NAT, NAT6))
+    assert snapshot_targets(_snapshot(*outputs)).service_addresses == {
+        "10.96.0.20", "10.96.0.10", "fd00:10:96::a"}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("routes", "routes6", "pods"),
     [
@@ -232,6 +255,7 @@ def test_the_snapshot_plan_collects_every_output_the_targets_are_read_from() -> 
     assert set(OUTPUTS) <= set(plan)
     assert plan[OutputName.ROUTES] == ("ip", "-o", "route", "show")
     assert plan[OutputName.ROUTES6] == ("ip", "-o", "-6", "route", "show")
+    assert plan[OutputName.RULES6_NAT] == ("ip6tables-save", "-t", "nat")
 
 
 def _output(name: str, text: str, status: int = 0) -> CommandOutput:

@@ -27,6 +27,7 @@ RULE_OUTPUTS = (
     (OutputName.RULES_NAT, iptables_lines),
     (OutputName.RULES_FILTER, iptables_lines),
     (OutputName.RULES6_RAW, iptables_lines),
+    (OutputName.RULES6_NAT, iptables_lines),
     (OutputName.NFT_RULESET, nft_lines),
 )
 #: Sysctls that are gauges, not tunables: reported under occupancy.

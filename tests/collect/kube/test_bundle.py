@@ -100,7 +100,7 @@ def test_a_bundled_snapshot_holds_what_one_exec_each_gives_in_few_execs(
     # version probe (and its chroot retry), lookups, bundles, gzip probe, listing
     assert bundled_execs <= 8, _execs(lab_api)[before:]
     stable = {"uname", "sysctl", "rules_raw", "rules_nat", "rules_filter", "rules6_raw",
-              "links", "addresses", "routes", "routes6", "netns", "netns_name"}
+              "rules6_nat", "links", "addresses", "routes", "routes6", "netns", "netns_name"}
     for command, alone in zip(small, one_each, strict=True):
         got = snapshot.get(command.name)
         assert got is not None, command.name
