@@ -6,14 +6,16 @@ state says its Services and pods are, never where the expectations being checked
 
 * Service addresses: every positive ``-d ADDR/32`` (or ``/128``) match of a nat-table rule
   in a kube-proxy chain (``KUBE-SERVICES``, ``KUBE-SVC-*``, ``KUBE-EXT-*``...) or jumping to
-  ``DNAT`` (``iptables-save -t nat``, and ``ip6tables-save -t nat`` for IPv6 Services), and
-  the addresses on ``kube-ipvs0`` (kube-proxy's IPVS mode, ``ip -o addr show``);
-* pod addresses: every single address a nat rule DNATs to (``--to-destination``: the
-  endpoints the node translates Services to), and every pod route (``ip -o route show``,
-  ``ip -o -6 route show``): a unicast /32 or /128 route straight onto a device (no
-  gateway), not installed by the kernel, DHCP or router advertisements, on a device that
-  carries neither a default route nor a connected subnet of the node's own addresses (an
-  uplink). Calico, the AWS VPC CNI and the lab route each local pod that way.
+  ``DNAT`` (``iptables-save -t nat``, and ``ip6tables-save -t nat`` for IPv6 Services), the
+  addresses on ``kube-ipvs0`` (kube-proxy's IPVS mode, ``ip -o addr show``), and the
+  elements of the ``service-ips`` map and ``cluster-ips`` set of the ``kube-proxy`` tables
+  (its nftables mode, ``nft list ruleset``);
+* pod addresses: every single address a nat rule DNATs to (``--to-destination``, or nft's
+  ``dnat to``: the endpoints the node translates Services to), and every pod route
+  (``ip -o route show``, ``ip -o -6 route show``): a unicast /32 or /128 route straight onto
+  a device (no gateway), not installed by the kernel, DHCP or router advertisements, on a
+  device that carries neither a default route nor a connected subnet of the node's own
+  addresses (an uplink). Calico, the AWS VPC CNI and the lab route each local pod that way.
 
 Nothing else is: neighbours on the node's own subnets (its gateway, other hosts), routes
 through gateways (other nodes' pod CIDRs, a Service CIDR), blackhole and local routes. An
@@ -37,15 +39,21 @@ from ctdiag.model.probes import ProbeTargets
 BASIS = "this node routes"
 #: The outputs the targets are read from, all of them collected by the snapshot plan.
 OUTPUTS = (OutputName.ROUTES, OutputName.ROUTES6, OutputName.ADDRESSES, OutputName.RULES_NAT,
-           OutputName.RULES6_NAT)  # fmt: skip
+           OutputName.RULES6_NAT, OutputName.NFT_RULESET)  # fmt: skip
 #: kube-proxy's IPVS mode binds every Service address to this dummy device.
 IPVS_DEVICE = "kube-ipvs0"
+#: kube-proxy's nftables mode: its tables (``ip`` and ``ip6``), and the map and set whose
+#: elements (first field) are the Service addresses (pkg/proxy/nftables/proxier.go).
+NFT_TABLE = "kube-proxy"
+NFT_SERVICE_ELEMENTS = frozenset({"service-ips", "cluster-ips"})
 
 _ROUTE_TYPES = frozenset({"unicast", "local", "broadcast", "multicast", "throw", "unreachable",
                           "prohibit", "blackhole", "nat", "anycast"})  # fmt: skip
 #: Routes these protocols install are the node's own networks, not pods.
 _NOT_POD_PROTOCOLS = frozenset({"kernel", "dhcp", "ra", "redirect"})
 _LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+_NFT_DNAT = re.compile(r"\bdnat (?:ip6? )?to (\S+)")
+_NFT_BLOCK = re.compile(r"^\s*(table|set|map|chain) (?:\S+ )?(\S+) \{")
 _ADDRESS_LINE = re.compile(r"^\d+:\s+(\S+)\s+inet6?\s+([0-9A-Fa-f.:]+)(?:/\d+)?\s")
 
 
@@ -102,6 +110,37 @@ def nat_addresses(rules_nat: str) -> tuple[set[str], set[str]]:
             negated = False
         if jump == "DNAT" or chain.startswith("KUBE-"):
             services.update(a for d in destinations if (a := _host(d)) is not None)
+    return services, targets
+
+
+def nft_addresses(ruleset: str) -> tuple[set[str], set[str]]:
+    """(Service addresses, DNAT target addresses) of ``nft list ruleset`` output: the
+    elements of :data:`NFT_SERVICE_ELEMENTS` in :data:`NFT_TABLE` tables, every ``dnat to``."""
+    services: set[str] = set()
+    targets: set[str] = set()
+    table = block = ""
+    elements: list[str] | None = None  # the text of an ``elements = { ... }`` being read
+    for line in ruleset.splitlines():
+        if elements is None and (opened := _NFT_BLOCK.match(line)):
+            if opened[1] == "table":
+                table, block = opened[2], ""
+            else:
+                block = opened[2]
+        if table == NFT_TABLE and block in NFT_SERVICE_ELEMENTS and elements is None:
+            if "elements = {" in line:
+                elements = [line.split("elements = {", 1)[1]]
+        elif elements is not None:
+            elements.append(line)
+        if elements is not None and "}" in elements[-1]:
+            text = " ".join(elements).split("}", 1)[0]
+            for element in text.split(","):
+                first = element.split(" . ", 1)[0].split(" : ", 1)[0].strip()
+                if (address := _host(first)) is not None:
+                    services.add(address)
+            elements = None
+        for value in _NFT_DNAT.findall(line):
+            if address := _dnat_address(value.rstrip(",")):
+                targets.add(address)
     return services, targets
 
 
@@ -169,7 +208,12 @@ def pod_routes(routes: str, routes6: str = "") -> set[str]:
 
 
 def routed_targets(
-    routes: str, routes6: str, addresses: str, rules_nat: str, rules6_nat: str = ""
+    routes: str,
+    routes6: str,
+    addresses: str,
+    rules_nat: str,
+    rules6_nat: str = "",
+    nft_ruleset: str = "",
 ) -> ProbeTargets:
     """The probe targets of a node from its outputs (see the module docstring).
 
@@ -179,8 +223,12 @@ def routed_targets(
         addresses: ``ip -o addr show``.
         rules_nat: ``iptables-save -t nat``.
         rules6_nat: ``ip6tables-save -t nat``.
+        nft_ruleset: ``nft list ruleset``.
     """
     services, endpoints = nat_addresses(f"{rules_nat}\n{rules6_nat}")
+    nft_services, nft_endpoints = nft_addresses(nft_ruleset)
+    services |= nft_services
+    endpoints |= nft_endpoints
     services |= ipvs_addresses(addresses)
     pods = (endpoints | pod_routes(routes, routes6)) - services
     return ProbeTargets(frozenset(services), frozenset(pods), (), BASIS)
