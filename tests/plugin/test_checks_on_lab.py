@@ -72,6 +72,19 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
         {"test_table_occupancy", "test_no_drops", "test_kernel_log_table_full",
          "test_top_talkers"}, set()),
 }  # fmt: skip
+#: Outcomes left to chance, beside the expected one. Unassured UDP flows over the limit are
+#: usually evicted by early drop (counted, not logged); "table full, dropping packet" is
+#: logged only when early drop finds nothing to evict in the few hash buckets it scans
+#: (kernel nf_conntrack_core.c: early_drop), and the hash is shared with every other
+#: namespace's entries, so now and then it does. And the lab's own traffic on a loaded
+#: machine now and then has a few INVALID packets (seen: 4 in a 3 s window), which is what
+#: the warn level (above 1/s) is for: only the storm must fail.
+ALSO_POSSIBLE: dict[str, dict[str, set[str]]] = {
+    case: {"test_invalid_rate": {"warn"}} for case in CASES if case != "invalid_storm"
+}
+ALSO_POSSIBLE["table_pressure:fraction=1.1,duration=60"]["test_kernel_log_table_full"] = {
+    "failed"
+}
 
 
 def _case_id(case: str) -> str:
@@ -120,11 +133,15 @@ def _run_lab(lab: SharedLab, case: str, tmp_path: Path,
 
 
 def _expected(outcomes: dict[str, str], failing: set[str], warning: set[str],
-              skipped: set[str]) -> dict[str, str]:  # fmt: skip
+              skipped: set[str], case: str) -> dict[str, str]:  # fmt: skip
     expected = {name: "passed" for name in outcomes}
     expected.update({name: "skipped" for name in skipped})
     expected.update({_qualified(name): "failed" for name in failing})
     expected.update({_qualified(name): "warn" for name in warning})
+    for check, chances in ALSO_POSSIBLE.get(case, {}).items():
+        name = _qualified(check)
+        if outcomes.get(name) in chances:
+            expected[name] = outcomes[name]
     return expected
 
 
@@ -141,7 +158,8 @@ PROBE_CASES: dict[str, tuple[set[str], str]] = {
 def test_probes_prove_the_verdicts(lab: SharedLab, case: str, tmp_path: Path) -> None:
     outcomes, stdout, returncode = _run_lab(lab, case, tmp_path, "--probe", "-rA")
     failing, said = PROBE_CASES[case]
-    assert outcomes == _expected(outcomes, failing, set(), ALWAYS_SKIPPED), stdout[-4000:]
+    expected = _expected(outcomes, failing, set(), ALWAYS_SKIPPED, case)
+    assert outcomes == expected, stdout[-4000:]
     assert said in stdout
     assert returncode == (1 if failing else 0)
 
@@ -152,8 +170,7 @@ def test_probes_prove_the_verdicts(lab: SharedLab, case: str, tmp_path: Path) ->
 def test_scenario_flips_exactly_its_checks(lab: SharedLab, case: str, tmp_path: Path) -> None:
     outcomes, stdout, returncode = _run_lab(lab, case, tmp_path)
     failing, warning = CASES[case]
-    assert outcomes == _expected(outcomes, failing, warning, ALWAYS_SKIPPED | PROBE_SELF_TESTS), (
-        stdout[-4000:]
-    )
+    expected = _expected(outcomes, failing, warning, ALWAYS_SKIPPED | PROBE_SELF_TESTS, case)
+    assert outcomes == expected, stdout[-4000:]
     assert returncode == (1 if failing else 0)
     assert len(outcomes) >= 17
