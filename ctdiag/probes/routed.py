@@ -121,16 +121,12 @@ def nft_addresses(ruleset: str) -> tuple[set[str], set[str]]:
     table = block = ""
     elements: list[str] | None = None  # the text of an ``elements = { ... }`` being read
     for line in ruleset.splitlines():
-        if elements is None and (opened := _NFT_BLOCK.match(line)):
-            if opened[1] == "table":
-                table, block = opened[2], ""
-            else:
-                block = opened[2]
-        if table == NFT_TABLE and block in NFT_SERVICE_ELEMENTS and elements is None:
-            if "elements = {" in line:
-                elements = [line.split("elements = {", 1)[1]]
-        elif elements is not None:
+        if elements is not None:  # nft folds long element lists over several lines
             elements.append(line)
+        elif opened := _NFT_BLOCK.match(line):
+            table, block = (opened[2], "") if opened[1] == "table" else (table, opened[2])
+        elif table == NFT_TABLE and block in NFT_SERVICE_ELEMENTS and "elements = {" in line:
+            elements = [line.split("elements = {", 1)[1]]
         if elements is not None and "}" in elements[-1]:
             text = " ".join(elements).split("}", 1)[0]
             for element in text.split(","):

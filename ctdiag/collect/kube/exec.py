@@ -139,7 +139,8 @@ def exec_in_pod(
 
     Args:
         on_stdout: when given, receives stdout piece by piece and ``stdout`` stays empty.
-        timeout: seconds for the whole call, connection included.
+        timeout: seconds for the whole call; while connecting, for each step of the
+            connection (TCP, TLS, the upgrade), so an unanswered upgrade ends at it.
         shown: the argv errors name instead of ``argv`` (a script named, not printed).
 
     Raises:

@@ -26,7 +26,7 @@ from kubernetes.stream.ws_client import (
 
 def _tls_options(configuration: Configuration, url: str) -> dict[str, Any]:
     """``create_websocket``'s ``sslopt``: verify against the kubeconfig's CA unless told not to."""
-    options: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE}
+    options: dict[str, Any]
     if url.startswith("wss://") and configuration.verify_ssl:
         options = {
             "cert_reqs": ssl.CERT_REQUIRED,
@@ -34,6 +34,8 @@ def _tls_options(configuration: Configuration, url: str) -> dict[str, Any]:
         }
         if configuration.assert_hostname is not None:
             options["check_hostname"] = configuration.assert_hostname
+    else:
+        options = {"cert_reqs": ssl.CERT_NONE}
     if configuration.cert_file:
         options["certfile"] = configuration.cert_file
     if configuration.key_file:
