@@ -101,6 +101,18 @@ def runtime_error_status(message: str) -> dict[str, Any]:
     }
 
 
+async def _stalled_while_waited(request: web.Request, seconds: float) -> bool:
+    """Hold the answer ``seconds``; ``False`` as soon as the client has gone (as a stalled
+    kubelet's upgrade ends when the client drops the connection), so no stall outlives it."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        if request.transport is None or request.transport.is_closing():
+            return False
+        await asyncio.sleep(min(left, 0.1))
+    return True
+
+
 @routes.route("GET", "/api/v1/namespaces/{namespace}/pods/{name}/exec")
 @routes.route("POST", "/api/v1/namespaces/{namespace}/pods/{name}/exec")
 async def exec_pod(request: web.Request) -> web.StreamResponse:
@@ -125,9 +137,8 @@ async def exec_pod(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=PROTOCOLS, compress=False, timeout=CLOSE_TIMEOUT_S)
     if not ws.can_prepare(request).ok:
         raise bad_request("Upgrade request required")
-    delay = state.faults.exec_upgrade_delay_s
-    if delay > 0:
-        await asyncio.sleep(delay)
+    if not await _stalled_while_waited(request, state.faults.exec_upgrade_delay_s):
+        return web.Response(status=408)  # the client gave up during the stall: nothing runs
     await ws.prepare(request)
     state.log_exec(ExecRecord(namespace, name, argv))
     plan = plan_exec(argv, image, node, state.images)
